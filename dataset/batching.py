@@ -1,0 +1,59 @@
+"""Length-bucketed batches, sharded over distributed ranks, deterministic per (seed, epoch)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+from torch.utils.data import Sampler
+
+
+class BucketBatchSampler(Sampler[list[int]]):
+    """Batches of similar-length samples; each rank gets every ``world_size``-th batch.
+
+    Training: shuffle samples, sort within buckets of ``bucket_size`` batches, shuffle the batch
+    order. Evaluation (``shuffle=False``): batches of length-sorted samples. Every rank gets the
+    same number of batches (the list is padded by repeating its first batches when training).
+    """
+
+    def __init__(
+        self,
+        lengths: list[int],
+        batch_size: int,
+        shuffle: bool,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        bucket_size: int = 50,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch size must be positive, got {batch_size}")
+        self.lengths, self.batch_size, self.shuffle = lengths, batch_size, shuffle
+        self.seed, self.rank, self.world_size, self.bucket_size = seed, rank, world_size, bucket_size
+        self.epoch, self.start_batch = 0, 0
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        """Select the epoch's order; iteration starts at this rank's batch ``start_batch`` (resume)."""
+        self.epoch, self.start_batch = epoch, start_batch
+
+    def _batches(self) -> list[list[int]]:
+        indices = list(range(len(self.lengths)))
+        if not self.shuffle:
+            indices.sort(key=lambda i: self.lengths[i])
+            return [indices[i : i + self.batch_size] for i in range(0, len(indices), self.batch_size)]
+        rng = random.Random(self.seed * 100_003 + self.epoch)
+        rng.shuffle(indices)
+        chunk = self.batch_size * self.bucket_size
+        batches = []
+        for start in range(0, len(indices), chunk):
+            bucket = sorted(indices[start : start + chunk], key=lambda i: self.lengths[i])
+            batches += [bucket[i : i + self.batch_size] for i in range(0, len(bucket), self.batch_size)]
+        rng.shuffle(batches)
+        remainder = -len(batches) % self.world_size
+        return batches + batches[:remainder]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        yield from self._batches()[self.rank :: self.world_size][self.start_batch :]
+
+    def __len__(self) -> int:
+        return len(self._batches()[self.rank :: self.world_size])

@@ -1,0 +1,78 @@
+"""Atomic checkpoint files: ``step_<N>.ckpt`` (the last K kept) and ``best.ckpt``."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.errors import ToolkitError
+
+STEP_PATTERN = re.compile(r"^step_(\d+)\.ckpt$")
+
+
+class CheckpointError(ToolkitError):
+    """A checkpoint that is missing, unreadable or does not fit the model."""
+
+
+def save_atomic(state: dict[str, Any], path: str | Path) -> None:
+    """Write ``state`` to ``path`` via a temporary file, so a crash never leaves half a file."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            torch.save(state, stream)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_atomic`, with a clear error if that fails."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # noqa: BLE001 - any failure here means an unreadable file
+        raise CheckpointError(f"{path}: not a readable checkpoint: {error}") from error
+    if not isinstance(state, dict) or "model" not in state:
+        raise CheckpointError(f"{path}: not a checkpoint of this toolkit (no 'model' entry)")
+    return state
+
+
+def step_checkpoints(model_dir: str | Path) -> list[Path]:
+    """The ``step_<N>.ckpt`` files in ``model_dir``, oldest step first."""
+    found = [(int(m.group(1)), p) for p in Path(model_dir).glob("step_*.ckpt") if (m := STEP_PATTERN.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def latest_checkpoint(model_dir: str | Path) -> Path:
+    """The step checkpoint with the highest step, or an error naming the directory."""
+    found = step_checkpoints(model_dir)
+    if not found:
+        raise CheckpointError(f"no step_<N>.ckpt checkpoint to resume from in {model_dir}")
+    return found[-1]
+
+
+def save_step_checkpoint(state: dict[str, Any], model_dir: str | Path, step: int, keep_last: int) -> Path:
+    """Write ``step_<step>.ckpt`` and delete all but the ``keep_last`` newest step checkpoints."""
+    path = Path(model_dir) / f"step_{step}.ckpt"
+    save_atomic(state, path)
+    for old in step_checkpoints(model_dir)[:-keep_last]:
+        old.unlink()
+    return path
+
+
+def load_model_weights(model: torch.nn.Module, state: dict[str, Any], source: str | Path) -> None:
+    """Load ``state['model']`` into ``model``, naming the checkpoint if keys or shapes differ."""
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as error:
+        first_lines = "; ".join(str(error).splitlines()[:3])
+        raise CheckpointError(f"{source}: does not fit this model's configuration: {first_lines}") from error

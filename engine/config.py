@@ -1,0 +1,264 @@
+"""Typed experiment configuration: YAML in, validated dataclasses out.
+
+Every problem (unknown key, wrong type, missing required key, missing input file) raises one
+:class:`ConfigError` naming the YAML file and the dotted key, before any work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+from engine.errors import ToolkitError
+
+TASKS = ("g2t",)
+
+
+class ConfigError(ToolkitError):
+    """A configuration problem, with the file and key at fault in the message."""
+
+
+def _input_path(**kwargs: Any) -> Any:
+    """A field holding a path that must exist when it is set."""
+    return field(metadata={"must_exist": True}, **kwargs)
+
+
+@dataclass
+class SyntheticDataConfig:
+    """The built-in toy sign language (see :mod:`dataset.toy_sign_language`)."""
+
+    num_train: int = 2000
+    num_dev: int = 200
+    num_test: int = 200
+    seed: int = 7
+
+
+@dataclass
+class DataConfig:
+    """Where the annotations are and how their text is prepared."""
+
+    train: str
+    dev: str
+    test: str
+    format: str = "pickle"
+    level: str = "word"
+    lowercase_text: bool = True
+    max_gloss_length: int = 64
+    max_text_length: int = 96
+    src_lang: str = "de_DE"
+    tgt_lang: str = "de_DE"
+    synthetic: SyntheticDataConfig | None = None
+
+    def split_path(self, split: str) -> str:
+        """The annotation file of ``split`` (train, dev or test)."""
+        return {"train": self.train, "dev": self.dev, "test": self.test}[split]
+
+
+@dataclass
+class TokenizerConfig:
+    """Gloss vocabulary and text tokenizer sources; unset means build from the train split."""
+
+    gloss_vocab: str | None = _input_path(default=None)
+    text_vocab_size: int = 3000
+    text_model_type: str = "unigram"
+
+
+@dataclass
+class ModelConfig:
+    """The mBART translator: a local pretrained directory or an architecture built from scratch."""
+
+    pretrained: str | None = _input_path(default=None)
+    d_model: int = 256
+    encoder_layers: int = 3
+    decoder_layers: int = 3
+    attention_heads: int = 4
+    ffn_dim: int = 1024
+    dropout: float = 0.1
+    attention_dropout: float = 0.1
+    activation_dropout: float = 0.0
+    max_position_embeddings: int = 256
+    label_smoothing: float = 0.1
+
+
+@dataclass
+class GenerationConfig:
+    """Beam search settings used by validation and prediction."""
+
+    num_beams: int = 4
+    length_penalty: float = 1.0
+    max_length: int = 100
+    batch_size: int = 64
+
+
+@dataclass
+class TrainingConfig:
+    """Optimisation, schedule, validation and checkpointing."""
+
+    model_dir: str
+    seed: int = 42
+    batch_size: int = 32
+    epochs: int = 30
+    max_steps: int | None = None
+    optimizer: str = "adamw"
+    learning_rate: float = 5e-4
+    module_learning_rates: dict[str, float] = field(default_factory=dict)
+    weight_decay: float = 0.01
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
+    warmup_steps: int = 500
+    min_learning_rate: float = 1e-6
+    clip_grad_norm: float = 1.0
+    bf16: bool = True
+    validate_every: int = 1
+    validate_unit: str = "epochs"
+    keep_last: int = 3
+    log_every: int = 50
+    num_workers: int = 0
+    bucket_size: int = 50
+
+
+@dataclass
+class Config:
+    """One experiment: a task, its data, tokenizers, model, training and generation settings."""
+
+    task: str
+    data: DataConfig
+    training: TrainingConfig
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+
+
+_CHOICES = {
+    "task": TASKS,
+    "data.format": ("pickle", "phoenix_csv"),
+    "data.level": ("word", "char"),
+    "tokenizer.text_model_type": ("unigram", "bpe"),
+    "training.optimizer": ("adam", "adamw"),
+    "training.validate_unit": ("steps", "epochs"),
+}
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp).replace("typing.", ""))
+
+
+def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` and return it converted."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _convert(value, arg, key, source)
+            except ConfigError as error:
+                errors.append(str(error))
+        raise ConfigError(errors[-1])
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, f"{key}.", source)
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{source}: {key}: expected a list, got {value!r}")
+        return [_convert(v, item_tp, f"{key}[{i}]", source) for i, v in enumerate(value)]
+    if origin is dict:
+        _, value_tp = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: {key}: expected a mapping, got {value!r}")
+        return {str(k): _convert(v, value_tp, f"{key}.{k}", source) for k, v in value.items()}
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is float and isinstance(value, str):
+        try:  # YAML 1.1 reads "1e-4" as a string
+            return float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) and tp is not bool or not isinstance(value, tp):
+        raise ConfigError(f"{source}: {key}: expected {_type_name(tp)}, got {value!r}")
+    return value
+
+
+def _build(cls: type, raw: Any, prefix: str, source: str) -> Any:
+    """Build dataclass ``cls`` from mapping ``raw``, rejecting unknown and missing keys."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: {prefix.rstrip('.') or 'top level'}: expected a mapping")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key '{prefix}{unknown[0]}' (known keys: {', '.join(fields)})"
+        )
+    values = {}
+    for name, spec in fields.items():
+        key = prefix + name
+        if name not in raw:
+            required = spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING
+            if required:
+                raise ConfigError(f"{source}: missing required key '{key}'")
+            continue
+        value = _convert(raw[name], hints[name], key, source)
+        if key in _CHOICES and value not in _CHOICES[key]:
+            raise ConfigError(f"{source}: {key}: {value!r} is not one of {list(_CHOICES[key])}")
+        if spec.metadata.get("must_exist") and value is not None and not Path(value).exists():
+            raise ConfigError(f"{source}: {key}: file or directory not found: {value}")
+        values[name] = value
+    return cls(**values)
+
+
+def _apply_override(raw: dict, override: str, source: str) -> None:
+    """Set ``a.b.c=value`` (value parsed as YAML) in the nested mapping ``raw``."""
+    if "=" not in override:
+        raise ConfigError(f"{source}: override '{override}' is not of the form key=value")
+    dotted, text = override.split("=", 1)
+    *parents, leaf = dotted.strip().split(".")
+    node = raw
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{source}: override '{dotted}': '{part}' is not a section")
+    node[leaf] = yaml.safe_load(text)
+
+
+def _check_data_files(config: Config, source: str) -> None:
+    """Real datasets must exist; the synthetic one is generated on demand."""
+    if config.data.synthetic is not None:
+        return
+    for split in ("train", "dev", "test"):
+        path = config.data.split_path(split)
+        if not Path(path).is_file():
+            raise ConfigError(f"{source}: data.{split}: annotation file not found: {path}")
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read, override and validate the YAML config at ``path``."""
+    source = str(path)
+    if not Path(path).is_file():
+        raise ConfigError(f"config file not found: {source}")
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{source}: not valid YAML: {error}") from error
+    for override in overrides:
+        _apply_override(raw, override, source)
+    config = _build(Config, raw, "", source)
+    _check_data_files(config, source)
+    return config
+
+
+def config_to_dict(config: Config) -> dict:
+    """The config as plain data (for YAML dumps and checkpoints)."""
+    return dataclasses.asdict(config)
+
+
+def save_config(config: Config, path: str | Path) -> None:
+    """Write the resolved config as YAML."""
+    Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False), encoding="utf-8")

@@ -1,0 +1,65 @@
+"""Optimizer with per-module learning rates and a warmup + cosine learning-rate schedule."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from engine.config import TrainingConfig
+from engine.errors import ToolkitError
+
+
+class OptimizationError(ToolkitError):
+    """A learning-rate setting that names no module of the model."""
+
+
+def parameter_groups(model: nn.Module, config: TrainingConfig) -> list[dict]:
+    """One group per (top-level module, decay or not); learning rates from the config.
+
+    ``module_learning_rates`` maps top-level module names (e.g. ``gloss_embedding``,
+    ``translator``) to learning rates; other modules use ``learning_rate``. Biases, norms and
+    other 1-d parameters get no weight decay.
+    """
+    children = dict(model.named_children())
+    unknown = sorted(set(config.module_learning_rates) - set(children))
+    if unknown:
+        raise OptimizationError(
+            f"training.module_learning_rates: no module named {unknown} (modules: {sorted(children)})"
+        )
+    groups = []
+    for name, module in children.items():
+        lr = config.module_learning_rates.get(name, config.learning_rate)
+        params = [p for p in module.parameters() if p.requires_grad]
+        decay = [p for p in params if p.ndim > 1]
+        no_decay = [p for p in params if p.ndim <= 1]
+        for group_params, weight_decay, suffix in ((decay, config.weight_decay, ""), (no_decay, 0.0, ".no_decay")):
+            if group_params:
+                groups.append({"params": group_params, "lr": lr, "weight_decay": weight_decay, "name": name + suffix})
+    return groups
+
+
+def build_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
+    """Adam or AdamW over :func:`parameter_groups`."""
+    optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    return optimizer_class(parameter_groups(model, config), betas=tuple(config.betas))
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, config: TrainingConfig, total_steps: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warmup over ``warmup_steps``, then cosine decay to ``min_learning_rate``."""
+    warmup = min(config.warmup_steps, max(total_steps - 1, 0))
+    floors = [min(config.min_learning_rate / group["lr"], 1.0) for group in optimizer.param_groups]
+
+    def factor(floor: float):
+        def schedule(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            progress = min((step - warmup) / max(total_steps - warmup, 1), 1.0)
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+        return schedule
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, [factor(floor) for floor in floors])

@@ -1,0 +1,206 @@
+"""The training loop: DDP, bucketed batches, schedule, validation, checkpoints and exact resume."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from dataset.batching import BucketBatchSampler
+from engine.checkpoint import (
+    load_checkpoint,
+    load_model_weights,
+    save_atomic,
+    save_step_checkpoint,
+)
+from engine.config import Config, config_to_dict
+from engine.distributed import DistributedContext, barrier, replicas_identical
+from engine.optimization import build_optimizer, build_scheduler
+from engine.run_logging import get_logger, summary_writer
+from evaluation.report import EvaluationResult
+
+TEXT_SAMPLES_SHOWN = 5
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Trainer:
+    """Trains a task's model; validates by the task's metric; keeps ``best.ckpt`` and the last K."""
+
+    def __init__(self, config: Config, task, context: DistributedContext) -> None:
+        self.config, self.task, self.context = config, task, context
+        self.cfg = config.training
+        self.model_dir = Path(self.cfg.model_dir)
+        self.log = get_logger()
+        seed_everything(self.cfg.seed)
+        self.model = task.build_model().to(context.device)
+        train = task.split("train")
+        if not train.examples:
+            raise ValueError(f"{config.data.train}: no usable training samples ({dict(train.counts)})")
+        self.sampler = BucketBatchSampler(
+            [task.example_length(e) for e in train.examples], self.cfg.batch_size, shuffle=True,
+            seed=self.cfg.seed, rank=context.rank, world_size=context.world_size, bucket_size=self.cfg.bucket_size,
+        )
+        self.loader = DataLoader(
+            train.examples, batch_sampler=self.sampler, collate_fn=task.collator(),
+            num_workers=self.cfg.num_workers, pin_memory=context.device.type == "cuda",
+        )
+        steps_per_epoch = len(self.sampler)
+        self.total_steps = self.cfg.max_steps or self.cfg.epochs * steps_per_epoch
+        self.optimizer = build_optimizer(self.model, self.cfg)
+        self.scheduler = build_scheduler(self.optimizer, self.cfg, self.total_steps)
+        self.ddp = DistributedDataParallel(self.model) if context.is_distributed else None
+        self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
+        self.best_score: float | None = None
+        self.writer = summary_writer(self.model_dir, context.is_main)
+        self.log.info(
+            "model: %.2fM parameters; %d train samples (%s); %d steps/epoch on %d rank(s); %d steps in total",
+            sum(p.numel() for p in self.model.parameters()) / 1e6, len(train.examples), dict(train.counts),
+            steps_per_epoch, context.world_size, self.total_steps,
+        )
+
+    # ----- checkpoints -----------------------------------------------------------------------
+    def _state(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "best_score": self.best_score,
+            "rng": rng_state(),
+            "config": config_to_dict(self.config),
+            "metadata": self.task.checkpoint_metadata(),
+        }
+
+    def resume(self, path: str | Path) -> None:
+        """Continue exactly where the checkpoint at ``path`` left off."""
+        state = load_checkpoint(path)
+        load_model_weights(self.model, state, path)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        self.best_score = state["best_score"]
+        set_rng_state(state["rng"])
+        self.log.info("resumed from %s at step %d (epoch %d, batch %d)", path, self.step, self.epoch, self.batch_in_epoch)
+
+    def _save(self, improved: bool) -> None:
+        if not self.context.is_main:
+            return
+        state = self._state()
+        path = save_step_checkpoint(state, self.model_dir, self.step, self.cfg.keep_last)
+        if improved:
+            save_atomic(state, self.model_dir / "best.ckpt")
+        self.log.info("saved %s%s", path.name, " and best.ckpt" if improved else "")
+
+    # ----- validation --------------------------------------------------------------------------
+    def validate(self) -> EvaluationResult:
+        """Evaluate on dev, log to TensorBoard, save checkpoints (best by the task's metric)."""
+        started = time.perf_counter()
+        result = self.task.evaluate(self.model, "dev")
+        score = result.metrics[self.task.metric]
+        better = self.best_score is None or (score > self.best_score if self.task.higher_is_better else score < self.best_score)
+        if better:
+            self.best_score = score
+        self.log.info(
+            "step %d dev: %s (%.0fs)%s", self.step, " ".join(f"{k}={v:.2f}" for k, v in result.metrics.items()),
+            time.perf_counter() - started, " new best" if better else "",
+        )
+        if self.writer:
+            for name, value in result.metrics.items():
+                self.writer.add_scalar(f"dev/{name}", value, self.step)
+            samples = "\n\n".join(f"HYP: {h}  \nREF: {r}" for _, h, r in result.rows[:TEXT_SAMPLES_SHOWN])
+            self.writer.add_text("dev/samples", samples, self.step)
+        self._save(better)
+        barrier()
+        return result
+
+    def _due(self, finished_epoch: bool) -> bool:
+        """Whether validation is due now (called before ``epoch`` moves past a finished epoch)."""
+        if self.cfg.validate_unit == "steps":
+            return self.step % self.cfg.validate_every == 0
+        return finished_epoch and (self.epoch + 1) % self.cfg.validate_every == 0
+
+    # ----- training ------------------------------------------------------------------------------
+    def _train_step(self, batch: dict) -> float:
+        network = self.ddp or self.model
+        autocast = (
+            torch.autocast("cuda", dtype=torch.bfloat16)
+            if self.context.device.type == "cuda" and self.cfg.bf16
+            else contextlib.nullcontext()
+        )
+        with autocast:
+            loss = self.task.loss(network, batch, self.context.device)
+        if not math.isfinite(loss.item()):
+            raise FloatingPointError(f"loss is {loss.item()} at step {self.step} (batch {batch['names'][:3]}...)")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        return loss.item()
+
+    def _log_step(self, loss: float) -> None:
+        if self.writer and self.step % self.cfg.log_every == 0:
+            self.writer.add_scalar("train/loss", loss, self.step)
+            for group in self.optimizer.param_groups:
+                self.writer.add_scalar(f"lr/{group['name']}", group["lr"], self.step)
+
+    def train(self) -> None:
+        """Run until ``max_steps`` or ``epochs``; validate on schedule and at the last step."""
+        progress = tqdm(
+            total=self.total_steps, initial=self.step, desc="train", disable=not self.context.is_main,
+            dynamic_ncols=True,
+        )
+        while self.step < self.total_steps:
+            self.sampler.set_epoch(self.epoch, start_batch=self.batch_in_epoch)
+            for batch in self.loader:
+                loss = self._train_step(batch)
+                self.step, self.batch_in_epoch = self.step + 1, self.batch_in_epoch + 1
+                progress.update(1)
+                progress.set_postfix(epoch=self.epoch, loss=f"{loss:.3f}")
+                self._log_step(loss)
+                finished_epoch = self.batch_in_epoch == len(self.sampler)
+                validate_now = self._due(finished_epoch) or self.step == self.total_steps
+                if finished_epoch:
+                    self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+                if validate_now:
+                    self.validate()
+                if self.step >= self.total_steps:
+                    break
+        progress.close()
+        if self.context.is_distributed:
+            identical = replicas_identical(self.model)
+            self.log.info("weights identical on %d ranks: %s", self.context.world_size, identical)
+            if not identical:
+                raise RuntimeError("model replicas diverged across ranks")
+        if self.writer:
+            self.writer.close()

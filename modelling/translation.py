@@ -1,0 +1,136 @@
+"""The mBART translator and the Gloss2Text network built on it.
+
+:class:`TextTranslator` wraps ``transformers.MBartForConditionalGeneration`` fed with
+``inputs_embeds`` (gloss embeddings here; the VL mapper's output in Sign2Text). Labels follow
+mBART's ``X </s> tgt_lang`` format; mBART's ``shift_tokens_right`` makes the decoder start with the
+last non-pad label token, the target language code, and generation starts from that same token.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import MBartConfig, MBartForConditionalGeneration
+from transformers.models.mbart.modeling_mbart import shift_tokens_right
+
+from engine.config import GenerationConfig, ModelConfig
+from engine.errors import ToolkitError
+
+
+class TranslatorError(ToolkitError):
+    """A pretrained translator that cannot be loaded."""
+
+
+def build_mbart(config: ModelConfig, vocab_size: int, pad_id: int, eos_id: int, bos_id: int) -> MBartForConditionalGeneration:
+    """A local pretrained mBART (``config.pretrained``) or a randomly initialised one."""
+    if config.pretrained:
+        if not (Path(config.pretrained) / "config.json").is_file():
+            raise TranslatorError(f"{config.pretrained}: not a Hugging Face model directory (no config.json)")
+        model = MBartForConditionalGeneration.from_pretrained(config.pretrained)
+        if model.config.vocab_size < vocab_size:
+            raise TranslatorError(
+                f"{config.pretrained}: model vocabulary ({model.config.vocab_size}) is smaller than "
+                f"its tokenizer's ({vocab_size})"
+            )
+        return model
+    mbart_config = MBartConfig(
+        vocab_size=vocab_size,
+        d_model=config.d_model,
+        encoder_layers=config.encoder_layers,
+        decoder_layers=config.decoder_layers,
+        encoder_attention_heads=config.attention_heads,
+        decoder_attention_heads=config.attention_heads,
+        encoder_ffn_dim=config.ffn_dim,
+        decoder_ffn_dim=config.ffn_dim,
+        dropout=config.dropout,
+        attention_dropout=config.attention_dropout,
+        activation_dropout=config.activation_dropout,
+        max_position_embeddings=config.max_position_embeddings,
+        scale_embedding=True,
+        pad_token_id=pad_id,
+        eos_token_id=eos_id,
+        bos_token_id=bos_id,
+        forced_eos_token_id=eos_id,
+    )
+    return MBartForConditionalGeneration(mbart_config)
+
+
+class TextTranslator(nn.Module):
+    """mBART from input embeddings to text, with label-smoothed loss and beam search."""
+
+    def __init__(self, mbart: MBartForConditionalGeneration, tgt_lang_id: int, label_smoothing: float) -> None:
+        super().__init__()
+        self.mbart = mbart
+        self.tgt_lang_id = tgt_lang_id
+        self.pad_id = mbart.config.pad_token_id
+        self.loss_fn = nn.CrossEntropyLoss(ignore_index=self.pad_id, label_smoothing=label_smoothing)
+
+    @property
+    def d_model(self) -> int:
+        return self.mbart.config.d_model
+
+    @property
+    def embed_scale(self) -> float:
+        """The factor mBART applies to its own token embeddings (it does not scale inputs_embeds)."""
+        return float(self.mbart.get_encoder().embed_tokens.embed_scale)
+
+    def decoder_inputs(self, labels: torch.Tensor) -> torch.Tensor:
+        """mBART's teacher-forcing inputs: labels shifted right, starting with the language code."""
+        return shift_tokens_right(labels, self.pad_id)
+
+    def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Label-smoothed cross-entropy of ``labels`` (padded with the pad id)."""
+        logits = self.mbart(
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            decoder_input_ids=self.decoder_inputs(labels),
+            use_cache=False,
+        ).logits
+        return self.loss_fn(logits.flatten(0, 1).float(), labels.flatten())
+
+    @torch.no_grad()
+    def generate(
+        self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, config: GenerationConfig
+    ) -> torch.Tensor:
+        """Beam-search token ids, each row starting with the target language code."""
+        return self.mbart.generate(
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            decoder_start_token_id=self.tgt_lang_id,
+            num_beams=config.num_beams,
+            length_penalty=config.length_penalty,
+            max_length=config.max_length,
+            early_stopping=True,
+            do_sample=False,
+        )
+
+
+class GlossToText(nn.Module):
+    """Gloss ids -> gloss embedding (scaled like mBART's) -> :class:`TextTranslator`."""
+
+    def __init__(self, num_glosses: int, gloss_pad_id: int, translator: TextTranslator) -> None:
+        super().__init__()
+        self.gloss_embedding = nn.Embedding(num_glosses, translator.d_model, padding_idx=gloss_pad_id)
+        nn.init.normal_(self.gloss_embedding.weight, std=translator.mbart.config.init_std)
+        with torch.no_grad():
+            self.gloss_embedding.weight[gloss_pad_id].zero_()
+        self.translator = translator
+
+    def embed(self, gloss_ids: torch.Tensor) -> torch.Tensor:
+        return self.gloss_embedding(gloss_ids) * self.translator.embed_scale
+
+    def forward(self, gloss_ids: torch.Tensor, gloss_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.translator(self.embed(gloss_ids), gloss_mask, labels)
+
+    def generate(self, gloss_ids: torch.Tensor, gloss_mask: torch.Tensor, config: GenerationConfig) -> torch.Tensor:
+        return self.translator.generate(self.embed(gloss_ids), gloss_mask, config)
+
+    @torch.no_grad()
+    def init_gloss_embedding(self, glosses: dict[int, list[int]]) -> None:
+        """Set each gloss's row to the mean of the translator's embeddings of its text pieces."""
+        table = self.translator.mbart.get_input_embeddings().weight
+        for gloss_id, piece_ids in glosses.items():
+            if piece_ids:
+                self.gloss_embedding.weight[gloss_id] = table[piece_ids].mean(dim=0)

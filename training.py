@@ -1,0 +1,58 @@
+"""Train a model: ``[torchrun --nproc_per_node N] training.py --config CONFIG.yaml [--resume [CKPT]]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from engine.checkpoint import latest_checkpoint, step_checkpoints
+from engine.cli import add_common_arguments, run_cli
+from engine.config import load_config, save_config
+from engine.distributed import DistributedContext, barrier
+from engine.errors import ToolkitError
+from engine.run_logging import get_logger, setup_logger
+from engine.tasks import build_task
+from engine.trainer import Trainer
+from prediction import predict
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_common_arguments(parser)
+    parser.add_argument(
+        "--resume", nargs="?", const="latest", default=None, metavar="CKPT",
+        help="continue from CKPT, or from the newest step_<N>.ckpt in model_dir when CKPT is omitted",
+    )
+    return parser.parse_args(argv)
+
+
+def train(args: argparse.Namespace, context: DistributedContext) -> None:
+    config = load_config(args.config, args.override)
+    model_dir = Path(config.training.model_dir)
+    if args.resume is None and step_checkpoints(model_dir):
+        raise ToolkitError(
+            f"{model_dir} already holds checkpoints: pass --resume to continue, or choose another "
+            "training.model_dir"
+        )
+    setup_logger(model_dir, context.is_main)
+    barrier()
+    if context.is_main:
+        save_config(config, model_dir / "config.yaml")
+    get_logger().info("task %s, config %s, model_dir %s", config.task, args.config, model_dir)
+    task = build_task(config, context)
+    task.prepare(create=True)
+    trainer = Trainer(config, task, context)
+    if args.resume is not None:
+        trainer.resume(latest_checkpoint(model_dir) if args.resume == "latest" else args.resume)
+    trainer.train()
+    predict(config, context, model_dir / "best.ckpt", ["dev", "test"], task=task, model=trainer.model)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return run_cli(lambda context: train(args, context))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
