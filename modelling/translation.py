@@ -102,8 +102,8 @@ class TextTranslator(nn.Module):
             num_beams=config.num_beams,
             length_penalty=config.length_penalty,
             max_length=config.max_length,
-            early_stopping=True,
             do_sample=False,
+            **({"early_stopping": True} if config.num_beams > 1 else {}),
         )
 
 

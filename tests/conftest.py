@@ -1,0 +1,69 @@
+"""Shared fixtures: the toy data set, small configs, and a tiny random mBART saved to disk."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dataset.toy_sign_language import generate_split, write_toy_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+PHOENIX = SHARED / "data" / "phoenix-2014t"
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def toy_data(tmp_path_factory) -> dict[str, str]:
+    """Paths of a small toy-language data set (train 400, dev 60, test 60)."""
+    root = tmp_path_factory.mktemp("toy")
+    paths = {split: str(root / f"toy.{split}") for split in ("train", "dev", "test")}
+    write_toy_dataset(paths, {"train": 400, "dev": 60, "test": 60}, seed=3)
+    return paths
+
+
+def tiny_config(data: dict[str, str], model_dir: Path, **sections) -> dict:
+    """A config dict for a fast G2T run on ``data``; ``sections`` update its sections."""
+    config = {
+        "task": "g2t",
+        "data": {**data, "src_lang": "en_XX", "tgt_lang": "en_XX"},
+        "tokenizer": {"text_vocab_size": 120},
+        "model": {"d_model": 32, "encoder_layers": 1, "decoder_layers": 1, "attention_heads": 2, "ffn_dim": 64},
+        "training": {
+            "model_dir": str(model_dir), "batch_size": 16, "epochs": 2, "learning_rate": 3e-3,
+            "warmup_steps": 5, "validate_every": 1, "validate_unit": "epochs", "log_every": 5,
+        },
+        "generation": {"num_beams": 2, "max_length": 30, "batch_size": 32},
+    }
+    for section, values in sections.items():
+        config[section] = {**config.get(section, {}), **values}
+    return config
+
+
+def write_config(path: Path, config: dict) -> Path:
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_mbart_dir(tmp_path_factory) -> Path:
+    """A random tiny mBART and its tokenizer (sentencepiece trained on the fly), saved like a hub model."""
+    from transformers import MBartConfig, MBartForConditionalGeneration
+
+    from modelling.tokenizers import train_text_tokenizer
+
+    directory = tmp_path_factory.mktemp("tiny_mbart")
+    texts = [r["text"] for r in generate_split("train", 300, seed=11)]
+    tokenizer = train_text_tokenizer(texts, directory, 150, "unigram", "en_XX", "en_XX")
+    config = MBartConfig(
+        vocab_size=len(tokenizer), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=64,
+        scale_embedding=True, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id, forced_eos_token_id=tokenizer.eos_token_id,
+    )
+    MBartForConditionalGeneration(config).save_pretrained(str(directory))
+    return directory
