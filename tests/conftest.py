@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from dataset.toy_sign_language import generate_split, write_toy_dataset
@@ -15,6 +16,7 @@ SHARED = ROOT.parent / "shared"
 PHOENIX = SHARED / "data" / "phoenix-2014t"
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+torch.set_num_threads(1)  # the tests' models are tiny: threads only add overhead on a shared CI machine
 
 
 @pytest.fixture(scope="session")

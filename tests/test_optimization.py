@@ -1,0 +1,47 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from engine.config import TrainingConfig
+from engine.optimization import OptimizationError, build_optimizer, build_scheduler
+
+
+class TwoPart(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Linear(4, 4)
+        self.head = nn.Sequential(nn.Linear(4, 2), nn.LayerNorm(2))
+
+
+def test_per_module_learning_rates_and_no_decay_for_1d_parameters():
+    config = TrainingConfig(model_dir="x", learning_rate=1e-3, module_learning_rates={"head": 1e-5}, weight_decay=0.1)
+    optimizer = build_optimizer(TwoPart(), config)
+    groups = {g["name"]: g for g in optimizer.param_groups}
+    assert groups["encoder"]["lr"] == 1e-3 and groups["encoder"]["weight_decay"] == 0.1
+    assert groups["head"]["lr"] == 1e-5
+    assert groups["head.no_decay"]["weight_decay"] == 0.0
+    assert sum(len(g["params"]) for g in optimizer.param_groups) == 6
+    assert isinstance(optimizer, torch.optim.AdamW)
+
+
+def test_unknown_module_is_named():
+    config = TrainingConfig(model_dir="x", module_learning_rates={"translater": 1e-5})
+    with pytest.raises(OptimizationError, match=r"no module named \['translater'\]"):
+        build_optimizer(TwoPart(), config)
+
+
+def test_warmup_then_cosine_to_the_floor():
+    config = TrainingConfig(model_dir="x", learning_rate=1e-3, warmup_steps=10, min_learning_rate=1e-5)
+    optimizer = build_optimizer(TwoPart(), config)
+    scheduler = build_scheduler(optimizer, config, total_steps=110)
+    rates = []
+    for _ in range(110):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates[0] == pytest.approx(1e-4) and rates[9] == pytest.approx(1e-3)
+    assert rates[60] == pytest.approx(1e-5 + (1e-3 - 1e-5) * 0.5 * (1 + math.cos(math.pi * 0.5)))
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-5)
+    assert all(a >= b for a, b in zip(rates[9:], rates[10:]))

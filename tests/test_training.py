@@ -1,0 +1,157 @@
+"""End-to-end runs of training.py and prediction.py: quick start, resume, torchrun, bad input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+
+import prediction
+import training
+from engine.checkpoint import step_checkpoints
+from tests.conftest import ROOT, tiny_config, write_config
+
+pytestmark = pytest.mark.slow
+
+
+def run_training(config_path, *extra) -> int:
+    return training.main(["--config", str(config_path), *extra])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, toy_data):
+    """A tiny G2T model trained for 2 epochs, validated every epoch, both step checkpoints kept."""
+    root = tmp_path_factory.mktemp("trained")
+    config = tiny_config(toy_data, root / "model", training={"keep_last": 3})
+    path = write_config(root / "run.yaml", config)
+    assert run_training(path) == 0
+    return path, root / "model"
+
+
+def test_run_directory_contents(trained):
+    _, model_dir = trained
+    names = {p.name for p in model_dir.iterdir()}
+    assert {"config.yaml", "train.log", "best.ckpt", "gloss_vocab.txt", "text_tokenizer", "tensorboard"} <= names
+    assert len(step_checkpoints(model_dir)) == 2
+    assert not [p for p in model_dir.rglob("*.tmp")]
+    report = json.loads((model_dir / "predictions" / "report.json").read_text())
+    assert set(report["test"]["metrics"]) == {"bleu1", "bleu2", "bleu3", "bleu4", "rouge_l"}
+    assert report["test"]["counts"]["samples"] == 60
+    events = list((model_dir / "tensorboard").iterdir())
+    assert events and events[0].stat().st_size > 0
+
+
+def test_resume_equals_uninterrupted_training(trained, tmp_path):
+    config_path, model_dir = trained
+    interrupted = tmp_path / "model"
+    shutil.copytree(model_dir, interrupted)
+    first, last = step_checkpoints(interrupted)
+    last.unlink()  # as if the run had stopped right after writing the first checkpoint
+    shutil.copy(first, interrupted / "best.ckpt")
+    config = yaml.safe_load(config_path.read_text())
+    config["training"]["model_dir"] = str(interrupted)
+    resumed_config = write_config(tmp_path / "resume.yaml", config)
+    assert run_training(resumed_config, "--resume") == 0
+    expected = torch.load(model_dir / last.name, weights_only=False)
+    got = torch.load(interrupted / last.name, weights_only=False)
+    assert got["step"] == expected["step"]
+    for key, tensor in expected["model"].items():
+        assert torch.equal(got["model"][key], tensor), key
+    assert got["optimizer"]["state"][0]["exp_avg"].equal(expected["optimizer"]["state"][0]["exp_avg"])
+
+
+def test_prediction_writes_hypotheses_and_report(trained, tmp_path, capsys):
+    config_path, model_dir = trained
+    assert prediction.main(["--config", str(config_path), "--splits", "test", "--output-dir", str(tmp_path)]) == 0
+    lines = (tmp_path / "test.hyp.tsv").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "name\thypothesis\treference" and len(lines) == 61
+    printed = capsys.readouterr().out
+    assert "bleu4" in printed and "scoring: BLEU-n: sacrebleu" in printed
+
+
+def test_unknown_glosses_and_empty_lines_are_counted(trained, tmp_path, toy_data):
+    config_path, _ = trained
+    records = pickle.loads(gzip.decompress(open(toy_data["test"], "rb").read()))[:10]
+    records[0]["gloss"] = "NEVER-SEEN " + records[0]["gloss"]
+    records[1]["gloss"] = "   "
+    broken = tmp_path / "odd.test"
+    broken.write_bytes(gzip.compress(pickle.dumps(records)))
+    args = ["--config", str(config_path), "--splits", "test", "--output-dir", str(tmp_path), "-o", f"data.test={broken}"]
+    assert prediction.main(args) == 0
+    counts = json.loads((tmp_path / "report.json").read_text())["test"]["counts"]
+    assert counts == {"samples": 9, "empty gloss": 1, "unknown glosses": 1, "samples with unknown glosses": 1}
+
+
+def test_missing_checkpoint_is_one_clear_message(trained, tmp_path, capsys):
+    config_path, _ = trained
+    assert prediction.main(["--config", str(config_path), "--ckpt", str(tmp_path / "nope.ckpt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: checkpoint not found: {tmp_path / 'nope.ckpt'}"]
+
+
+def test_config_typo_is_one_clear_message_before_any_work(tmp_path, toy_data, capsys):
+    config = tiny_config(toy_data, tmp_path / "model", training={"batch_sise": 8})
+    path = write_config(tmp_path / "typo.yaml", config)
+    assert run_training(path) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown key 'training.batch_sise'" in err[0] and str(path) in err[0]
+    assert not (tmp_path / "model").exists()
+
+
+def test_corrupt_annotation_file_is_named(tmp_path, toy_data, capsys):
+    corrupt = tmp_path / "corrupt.train"
+    corrupt.write_bytes(b"\x1f\x8b\x08garbage")
+    config = tiny_config({**toy_data, "train": str(corrupt)}, tmp_path / "model")
+    assert run_training(write_config(tmp_path / "run.yaml", config)) == 2
+    err = capsys.readouterr().err
+    assert f"{corrupt}: not a readable" in err
+    assert not list((tmp_path / "model").glob("*.ckpt"))
+
+
+def test_empty_gloss_line_in_training_is_skipped_with_a_count(tmp_path, toy_data):
+    records = pickle.loads(gzip.decompress(open(toy_data["train"], "rb").read()))
+    records[5]["gloss"] = ""
+    train = tmp_path / "with_empty.train"
+    train.write_bytes(gzip.compress(pickle.dumps(records)))
+    config = tiny_config({**toy_data, "train": str(train)}, tmp_path / "model", training={"max_steps": 3})
+    assert run_training(write_config(tmp_path / "run.yaml", config)) == 0
+    log = (tmp_path / "model" / "train.log").read_text()
+    assert "train: skipped {'empty gloss': 1} (first: train/toy-00005)" in log
+
+
+def test_existing_run_is_not_overwritten_without_resume(trained, capsys):
+    config_path, model_dir = trained
+    assert run_training(config_path) == 2
+    assert "already holds checkpoints: pass --resume" in capsys.readouterr().err
+
+
+def test_quick_start_default_learns_the_toy_language(tmp_path):
+    """The README's main job (synthetic_g2t.yaml) runs and translates the toy language well."""
+    data = {s: str(tmp_path / "data" / f"toy.{s}") for s in ("train", "dev", "test")}
+    overrides = [f"data.{s}={p}" for s, p in data.items()] + [f"training.model_dir={tmp_path / 'model'}"]
+    argv = [item for o in overrides for item in ("-o", o)]
+    assert run_training(ROOT / "experiments" / "configs" / "synthetic_g2t.yaml", *argv) == 0
+    report = json.loads((tmp_path / "model" / "predictions" / "report.json").read_text())
+    assert report["test"]["metrics"]["bleu4"] > 80
+
+
+def test_torchrun_two_processes_end_with_identical_weights(tmp_path, toy_data):
+    config = tiny_config(toy_data, tmp_path / "model", training={"epochs": 1})
+    path = write_config(tmp_path / "run.yaml", config)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+               str(ROOT / "training.py"), "--config", str(path)]
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = (tmp_path / "model" / "train.log").read_text()
+    assert "on 2 rank(s)" in log
+    assert "weights identical on 2 ranks: True" in log
+    assert (tmp_path / "model" / "predictions" / "test.hyp.tsv").is_file()
