@@ -27,7 +27,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add_common_arguments(parser)
     parser.add_argument("--ckpt", help="checkpoint to evaluate (default: <model_dir>/best.ckpt)")
     parser.add_argument("--splits", nargs="+", default=["dev", "test"], choices=["train", "dev", "test"])
-    parser.add_argument("--output-dir", help="where to write hypotheses and the report (default: <model_dir>/predictions)")
+    parser.add_argument(
+        "--output-dir", help="where to write hypotheses and the report (default: <model_dir>/predictions)"
+    )
     return parser.parse_args(argv)
 
 
@@ -48,7 +50,9 @@ def predict(
     expected = task.checkpoint_metadata()
     if state.get("metadata") != expected:
         differing = sorted(k for k in expected if state.get("metadata", {}).get(k) != expected[k])
-        raise ToolkitError(f"{ckpt}: checkpoint does not match this config's task/vocabularies (differs in {differing})")
+        raise ToolkitError(
+            f"{ckpt}: checkpoint does not match this config's task/vocabularies (differs in {differing})"
+        )
     model = model or task.build_model()
     load_model_weights(model, state, ckpt)
     model.to(context.device)

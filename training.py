@@ -21,7 +21,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     add_common_arguments(parser)
     parser.add_argument(
-        "--resume", nargs="?", const="latest", default=None, metavar="CKPT",
+        "--resume",
+        nargs="?",
+        const="latest",
+        default=None,
+        metavar="CKPT",
         help="continue from CKPT, or from the newest step_<N>.ckpt in model_dir when CKPT is omitted",
     )
     return parser.parse_args(argv)
@@ -32,8 +36,7 @@ def train(args: argparse.Namespace, context: DistributedContext) -> None:
     model_dir = Path(config.training.model_dir)
     if args.resume is None and step_checkpoints(model_dir):
         raise ToolkitError(
-            f"{model_dir} already holds checkpoints: pass --resume to continue, or choose another "
-            "training.model_dir"
+            f"{model_dir} already holds checkpoints: pass --resume to continue, or choose another training.model_dir"
         )
     setup_logger(model_dir, context.is_main)
     barrier()

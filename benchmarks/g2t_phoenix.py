@@ -48,8 +48,10 @@ def main() -> int:
     if status:
         return status
     report = json.loads((Path(args.model_dir) / "predictions" / "report.json").read_text())
-    print(f"\nG2T PHOENIX-2014T from scratch | {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} threads, torch {torch.__version__} | overrides: {args.override}")
+    print(
+        f"\nG2T PHOENIX-2014T from scratch | {platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} threads, torch {torch.__version__} | overrides: {args.override}"
+    )
     print(f"{'split':8}" + "".join(f"{m:>10}" for m in report["dev"]["metrics"]))
     for split in ("dev", "test"):
         print(f"{split:8}" + "".join(f"{v:10.2f}" for v in report[split]["metrics"].values()))

@@ -40,7 +40,7 @@ def _read_pickle(path: Path) -> list[Sample]:
     try:
         with opener(path, "rb") as handle:
             records = pickle.load(handle)
-    except Exception as error:  # noqa: BLE001 - any unpickling failure means a corrupt file
+    except Exception as error:
         raise AnnotationError(f"{path}: not a readable (gzip-)pickled annotation file: {error}") from error
     if not isinstance(records, list):
         raise AnnotationError(f"{path}: expected a list of dicts, got {type(records).__name__}")
@@ -70,7 +70,7 @@ def _read_phoenix_csv(path: Path) -> list[Sample]:
     for line_number, row in enumerate(rows[1:], start=2):
         if len(row) != len(CSV_HEADER):
             raise AnnotationError(f"{path}: line {line_number} has {len(row)} fields, expected 7")
-        record = dict(zip(CSV_HEADER, row))
+        record = dict(zip(CSV_HEADER, row, strict=False))
         samples.append(
             Sample(
                 name=record["name"],

@@ -13,7 +13,11 @@ from engine.errors import ToolkitError
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="experiment YAML, e.g. experiments/configs/synthetic_g2t.yaml")
     parser.add_argument(
-        "-o", "--override", action="append", default=[], metavar="KEY=VALUE",
+        "-o",
+        "--override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override one config key, e.g. -o training.learning_rate=1e-4 (repeatable)",
     )
 

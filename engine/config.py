@@ -181,7 +181,7 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
             return float(value)
         except ValueError:
             pass
-    if isinstance(value, bool) and tp is not bool or not isinstance(value, tp):
+    if (isinstance(value, bool) and tp is not bool) or not isinstance(value, tp):
         raise ConfigError(f"{source}: {key}: expected {_type_name(tp)}, got {value!r}")
     return value
 
@@ -194,9 +194,7 @@ def _build(cls: type, raw: Any, prefix: str, source: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(fields))
     if unknown:
-        raise ConfigError(
-            f"{source}: unknown key '{prefix}{unknown[0]}' (known keys: {', '.join(fields)})"
-        )
+        raise ConfigError(f"{source}: unknown key '{prefix}{unknown[0]}' (known keys: {', '.join(fields)})")
     values = {}
     for name, spec in fields.items():
         key = prefix + name

@@ -61,15 +61,6 @@ def gather_objects(obj: Any) -> list[Any]:
     return gathered
 
 
-def broadcast_object(obj: Any) -> Any:
-    """Rank 0's ``obj`` on every rank."""
-    if not dist.is_initialized():
-        return obj
-    holder = [obj]
-    dist.broadcast_object_list(holder, src=0)
-    return holder[0]
-
-
 def replicas_identical(model: torch.nn.Module) -> bool:
     """Whether every rank holds bit-identical parameters."""
     with torch.no_grad():

@@ -81,8 +81,12 @@ class GlossToTextTask:
         tokenizer_dir = self.model_dir / TEXT_TOKENIZER_DIR
         if self.config.model.pretrained is None and not tokenizer_dir.is_dir():
             train_text_tokenizer(
-                [s.text for s in train], tokenizer_dir, tok.text_vocab_size, tok.text_model_type,
-                data.src_lang, data.tgt_lang,
+                [s.text for s in train],
+                tokenizer_dir,
+                tok.text_vocab_size,
+                tok.text_model_type,
+                data.src_lang,
+                data.tgt_lang,
             )
             get_logger().info("trained a sentencepiece text tokenizer on %d train texts", len(train))
 
@@ -91,9 +95,15 @@ class GlossToTextTask:
         """The encoded examples of ``split`` (cached), with skipped and unknown counts logged."""
         if split not in self._splits:
             data = self.config.data
-            prepared = prepare_samples(read_annotations(data.split_path(split), data.format), data.level, data.lowercase_text)
+            prepared = prepare_samples(
+                read_annotations(data.split_path(split), data.format), data.level, data.lowercase_text
+            )
             encoded = encode_samples(
-                prepared.samples, self.vocab, self.tokenizer, data.max_gloss_length, data.max_text_length,
+                prepared.samples,
+                self.vocab,
+                self.tokenizer,
+                data.max_gloss_length,
+                data.max_text_length,
                 drop_too_long=split == "train",
             )
             encoded.counts = Counter({"samples": len(encoded.examples)}) + prepared.skipped + encoded.counts
@@ -118,7 +128,10 @@ class GlossToTextTask:
         tgt_lang_id = tokenizer.convert_tokens_to_ids(self.config.data.tgt_lang)
         model = GlossToText(len(self.vocab), self.vocab.pad_id, TextTranslator(mbart, tgt_lang_id, cfg.label_smoothing))
         if cfg.pretrained:
-            pieces = {self.vocab.stoi[g]: tokenizer(g.lower(), add_special_tokens=False)["input_ids"] for g in self.vocab.glosses}
+            pieces = {
+                self.vocab.stoi[g]: tokenizer(g.lower(), add_special_tokens=False)["input_ids"]
+                for g in self.vocab.glosses
+            }
             model.init_gloss_embedding(pieces)
         return model
 
@@ -132,12 +145,9 @@ class GlossToTextTask:
 
     # ----- evaluation ----------------------------------------------------------------------
     @torch.no_grad()
-    def evaluate(self, model: GlossToText, split: str, num_beams: int | None = None) -> EvaluationResult:
+    def evaluate(self, model: GlossToText, split: str) -> EvaluationResult:
         """Translate every example of ``split`` (sharded over ranks) and score the result."""
-        encoded, collate = self.split(split), self.collator()
-        generation = self.config.generation
-        if num_beams is not None:
-            generation = type(generation)(**{**vars(generation), "num_beams": num_beams})
+        encoded, collate, generation = self.split(split), self.collator(), self.config.generation
         device, level = self.context.device, self.config.data.level
         was_training = model.training
         model.eval()
@@ -153,4 +163,6 @@ class GlossToTextTask:
         model.train(was_training)
         references = [e.reference for e in encoded.examples]
         rows = [(e.name, h, e.reference) for e, h in zip(encoded.examples, hypotheses, strict=True)]
-        return EvaluationResult(split, translation_scores(hypotheses, references, level), rows, dict(encoded.counts), CONVENTION)
+        return EvaluationResult(
+            split, translation_scores(hypotheses, references, level), rows, dict(encoded.counts), CONVENTION
+        )

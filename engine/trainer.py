@@ -65,12 +65,20 @@ class Trainer:
         if not train.examples:
             raise ValueError(f"{config.data.train}: no usable training samples ({dict(train.counts)})")
         self.sampler = BucketBatchSampler(
-            [task.example_length(e) for e in train.examples], self.cfg.batch_size, shuffle=True,
-            seed=self.cfg.seed, rank=context.rank, world_size=context.world_size, bucket_size=self.cfg.bucket_size,
+            [task.example_length(e) for e in train.examples],
+            self.cfg.batch_size,
+            shuffle=True,
+            seed=self.cfg.seed,
+            rank=context.rank,
+            world_size=context.world_size,
+            bucket_size=self.cfg.bucket_size,
         )
         self.loader = DataLoader(
-            train.examples, batch_sampler=self.sampler, collate_fn=task.collator(),
-            num_workers=self.cfg.num_workers, pin_memory=context.device.type == "cuda",
+            train.examples,
+            batch_sampler=self.sampler,
+            collate_fn=task.collator(),
+            num_workers=self.cfg.num_workers,
+            pin_memory=context.device.type == "cuda",
         )
         steps_per_epoch = len(self.sampler)
         self.total_steps = self.cfg.max_steps or self.cfg.epochs * steps_per_epoch
@@ -82,8 +90,12 @@ class Trainer:
         self.writer = summary_writer(self.model_dir, context.is_main)
         self.log.info(
             "model: %.2fM parameters; %d train samples (%s); %d steps/epoch on %d rank(s); %d steps in total",
-            sum(p.numel() for p in self.model.parameters()) / 1e6, len(train.examples), dict(train.counts),
-            steps_per_epoch, context.world_size, self.total_steps,
+            sum(p.numel() for p in self.model.parameters()) / 1e6,
+            len(train.examples),
+            dict(train.counts),
+            steps_per_epoch,
+            context.world_size,
+            self.total_steps,
         )
 
     # ----- checkpoints -----------------------------------------------------------------------
@@ -110,7 +122,9 @@ class Trainer:
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         self.best_score = state["best_score"]
         set_rng_state(state["rng"])
-        self.log.info("resumed from %s at step %d (epoch %d, batch %d)", path, self.step, self.epoch, self.batch_in_epoch)
+        self.log.info(
+            "resumed from %s at step %d (epoch %d, batch %d)", path, self.step, self.epoch, self.batch_in_epoch
+        )
 
     def _save(self, improved: bool) -> None:
         if not self.context.is_main:
@@ -127,12 +141,17 @@ class Trainer:
         started = time.perf_counter()
         result = self.task.evaluate(self.model, "dev")
         score = result.metrics[self.task.metric]
-        better = self.best_score is None or (score > self.best_score if self.task.higher_is_better else score < self.best_score)
+        better = self.best_score is None or (
+            score > self.best_score if self.task.higher_is_better else score < self.best_score
+        )
         if better:
             self.best_score = score
         self.log.info(
-            "step %d dev: %s (%.0fs)%s", self.step, " ".join(f"{k}={v:.2f}" for k, v in result.metrics.items()),
-            time.perf_counter() - started, " new best" if better else "",
+            "step %d dev: %s (%.0fs)%s",
+            self.step,
+            " ".join(f"{k}={v:.2f}" for k, v in result.metrics.items()),
+            time.perf_counter() - started,
+            " new best" if better else "",
         )
         if self.writer:
             for name, value in result.metrics.items():
@@ -177,7 +196,10 @@ class Trainer:
     def train(self) -> None:
         """Run until ``max_steps`` or ``epochs``; validate on schedule and at the last step."""
         progress = tqdm(
-            total=self.total_steps, initial=self.step, desc="train", disable=not self.context.is_main,
+            total=self.total_steps,
+            initial=self.step,
+            desc="train",
+            disable=not self.context.is_main,
             dynamic_ncols=True,
         )
         while self.step < self.total_steps:

@@ -30,7 +30,9 @@ def write_hypotheses(result: EvaluationResult, path: str | Path) -> None:
 def write_report(results: list[EvaluationResult], path: str | Path, extra: dict | None = None) -> None:
     """A JSON report of every split's metrics and counts (per-sample rows left out)."""
     report = {r.split: {k: v for k, v in asdict(r).items() if k not in ("rows", "split")} for r in results}
-    Path(path).write_text(json.dumps({**(extra or {}), **report}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    Path(path).write_text(
+        json.dumps({**(extra or {}), **report}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
 
 
 def format_table(results: list[EvaluationResult]) -> str:

@@ -83,7 +83,7 @@ class GlossVocabulary:
         """Ids of the glosses (truncated to ``max_length``), then ``</s>`` and the language code."""
         tokens = gloss_sequence.split()[:max_length]
         ids = [self.stoi.get(token, self.unk_id) for token in tokens]
-        return EncodedGlosses(ids + [self.eos_id, self.lang_id], ids.count(self.unk_id))
+        return EncodedGlosses([*ids, self.eos_id, self.lang_id], ids.count(self.unk_id))
 
     def decode(self, ids: list[int]) -> str:
         """Gloss string of ``ids``, special tokens dropped."""
@@ -94,9 +94,7 @@ def load_text_tokenizer(directory: str | Path, src_lang: str, tgt_lang: str) -> 
     """The mBART tokenizer saved in ``directory`` (a pretrained mBART or one written by us)."""
     directory = Path(directory)
     if not any((directory / name).is_file() for name in (SPM_FILE, "tokenizer.json")):
-        raise TokenizerError(
-            f"{directory}: no tokenizer found (expected {SPM_FILE} or tokenizer.json)"
-        )
+        raise TokenizerError(f"{directory}: no tokenizer found (expected {SPM_FILE} or tokenizer.json)")
     tokenizer = MBartTokenizer.from_pretrained(str(directory), src_lang=src_lang, tgt_lang=tgt_lang)
     if tgt_lang not in tokenizer.get_vocab():
         raise TokenizerError(f"{directory}: tokenizer has no language code '{tgt_lang}'")

@@ -23,7 +23,9 @@ class TranslatorError(ToolkitError):
     """A pretrained translator that cannot be loaded."""
 
 
-def build_mbart(config: ModelConfig, vocab_size: int, pad_id: int, eos_id: int, bos_id: int) -> MBartForConditionalGeneration:
+def build_mbart(
+    config: ModelConfig, vocab_size: int, pad_id: int, eos_id: int, bos_id: int
+) -> MBartForConditionalGeneration:
     """A local pretrained mBART (``config.pretrained``) or a randomly initialised one."""
     if config.pretrained:
         if not (Path(config.pretrained) / "config.json").is_file():

@@ -36,8 +36,14 @@ def tiny_config(data: dict[str, str], model_dir: Path, **sections) -> dict:
         "tokenizer": {"text_vocab_size": 120},
         "model": {"d_model": 32, "encoder_layers": 1, "decoder_layers": 1, "attention_heads": 2, "ffn_dim": 64},
         "training": {
-            "model_dir": str(model_dir), "batch_size": 16, "epochs": 2, "learning_rate": 3e-3,
-            "warmup_steps": 5, "validate_every": 1, "validate_unit": "epochs", "log_every": 5,
+            "model_dir": str(model_dir),
+            "batch_size": 16,
+            "epochs": 2,
+            "learning_rate": 3e-3,
+            "warmup_steps": 5,
+            "validate_every": 1,
+            "validate_unit": "epochs",
+            "log_every": 5,
         },
         "generation": {"num_beams": 2, "max_length": 30, "batch_size": 32},
     }
@@ -62,10 +68,20 @@ def tiny_mbart_dir(tmp_path_factory) -> Path:
     texts = [r["text"] for r in generate_split("train", 300, seed=11)]
     tokenizer = train_text_tokenizer(texts, directory, 150, "unigram", "en_XX", "en_XX")
     config = MBartConfig(
-        vocab_size=len(tokenizer), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=64,
-        scale_embedding=True, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=tokenizer.bos_token_id, forced_eos_token_id=tokenizer.eos_token_id,
+        vocab_size=len(tokenizer),
+        d_model=32,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        max_position_embeddings=64,
+        scale_embedding=True,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        forced_eos_token_id=tokenizer.eos_token_id,
     )
     MBartForConditionalGeneration(config).save_pretrained(str(directory))
     return directory

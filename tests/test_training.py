@@ -69,7 +69,7 @@ def test_resume_equals_uninterrupted_training(trained, tmp_path):
 
 
 def test_prediction_writes_hypotheses_and_report(trained, tmp_path, capsys):
-    config_path, model_dir = trained
+    config_path, _model_dir = trained
     assert prediction.main(["--config", str(config_path), "--splits", "test", "--output-dir", str(tmp_path)]) == 0
     lines = (tmp_path / "test.hyp.tsv").read_text(encoding="utf-8").splitlines()
     assert lines[0] == "name\thypothesis\treference" and len(lines) == 61
@@ -84,7 +84,16 @@ def test_unknown_glosses_and_empty_lines_are_counted(trained, tmp_path, toy_data
     records[1]["gloss"] = "   "
     broken = tmp_path / "odd.test"
     broken.write_bytes(gzip.compress(pickle.dumps(records)))
-    args = ["--config", str(config_path), "--splits", "test", "--output-dir", str(tmp_path), "-o", f"data.test={broken}"]
+    args = [
+        "--config",
+        str(config_path),
+        "--splits",
+        "test",
+        "--output-dir",
+        str(tmp_path),
+        "-o",
+        f"data.test={broken}",
+    ]
     assert prediction.main(args) == 0
     counts = json.loads((tmp_path / "report.json").read_text())["test"]["counts"]
     assert counts == {"samples": 9, "empty gloss": 1, "unknown glosses": 1, "samples with unknown glosses": 1}
@@ -128,7 +137,7 @@ def test_empty_gloss_line_in_training_is_skipped_with_a_count(tmp_path, toy_data
 
 
 def test_existing_run_is_not_overwritten_without_resume(trained, capsys):
-    config_path, model_dir = trained
+    config_path, _model_dir = trained
     assert run_training(config_path) == 2
     assert "already holds checkpoints: pass --resume" in capsys.readouterr().err
 
@@ -147,11 +156,39 @@ def test_torchrun_two_processes_end_with_identical_weights(tmp_path, toy_data):
     config = tiny_config(toy_data, tmp_path / "model", training={"epochs": 1})
     path = write_config(tmp_path / "run.yaml", config)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
-               str(ROOT / "training.py"), "--config", str(path)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29533",
+        str(ROOT / "training.py"),
+        "--config",
+        str(path),
+    ]
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     log = (tmp_path / "model" / "train.log").read_text()
     assert "on 2 rank(s)" in log
     assert "weights identical on 2 ranks: True" in log
     assert (tmp_path / "model" / "predictions" / "test.hyp.tsv").is_file()
+
+
+def test_training_from_a_pretrained_mbart_directory(tmp_path, toy_data, tiny_mbart_dir):
+    """The code path of a real mbart-large-cc25: model and tokenizer from a local directory."""
+    config = tiny_config(
+        toy_data,
+        tmp_path / "model",
+        model={"pretrained": str(tiny_mbart_dir)},
+        training={"max_steps": 4, "module_learning_rates": {"translator": 1e-4}},
+    )
+    assert run_training(write_config(tmp_path / "run.yaml", config)) == 0
+    assert not (tmp_path / "model" / "text_tokenizer").exists()
+    state = torch.load(tmp_path / "model" / "best.ckpt", weights_only=False)
+    from transformers import MBartForConditionalGeneration
+
+    vocab_size = MBartForConditionalGeneration.from_pretrained(str(tiny_mbart_dir)).config.vocab_size
+    assert state["model"]["translator.mbart.lm_head.weight"].shape[0] == vocab_size
+    assert state["metadata"]["text_vocab_size"] == vocab_size

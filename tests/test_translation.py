@@ -25,15 +25,20 @@ def batch(vocab, tokenizer, glosses, texts):
 
     labels = tokenizer(text_target=texts)["input_ids"]
     examples = [
-        GlossTextExample(str(i), vocab.encode(g).ids, y, t, 0) for i, (g, t, y) in enumerate(zip(glosses, texts, labels))
+        GlossTextExample(str(i), vocab.encode(g).ids, y, t, 0)
+        for i, (g, t, y) in enumerate(zip(glosses, texts, labels, strict=False))
     ]
     return GlossTextCollator(vocab.pad_id, tokenizer.pad_token_id)(examples)
 
 
 def test_forward_backward_on_pretrained_from_disk(pretrained):
     model, vocab, tokenizer = pretrained
-    b = batch(vocab, tokenizer, ["IX-1 BOOK BUY", "YESTERDAY IX-3 APPLE EAT NOT"],
-              ["i buy a book .", "she did not eat an apple yesterday ."])
+    b = batch(
+        vocab,
+        tokenizer,
+        ["IX-1 BOOK BUY", "YESTERDAY IX-3 APPLE EAT NOT"],
+        ["i buy a book .", "she did not eat an apple yesterday ."],
+    )
     model.train()
     loss = model(b["gloss_ids"], b["gloss_mask"], b["labels"])
     assert loss.ndim == 0 and math.isfinite(loss.item())
@@ -92,7 +97,9 @@ def test_gloss_embedding_initialised_from_mbart_pieces(pretrained):
 
 
 def test_from_scratch_translator_has_configured_shape():
-    mbart = build_mbart(ModelConfig(d_model=16, encoder_layers=1, decoder_layers=2, attention_heads=2, ffn_dim=8), 50, 1, 2, 0)
+    mbart = build_mbart(
+        ModelConfig(d_model=16, encoder_layers=1, decoder_layers=2, attention_heads=2, ffn_dim=8), 50, 1, 2, 0
+    )
     assert mbart.config.vocab_size == 50 and len(mbart.model.decoder.layers) == 2
     assert mbart.config.scale_embedding
 
