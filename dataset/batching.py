@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterator
 
@@ -56,4 +57,10 @@ class BucketBatchSampler(Sampler[list[int]]):
         yield from self._batches()[self.rank :: self.world_size][self.start_batch :]
 
     def __len__(self) -> int:
-        return len(self._batches()[self.rank :: self.world_size])
+        """This rank's number of batches per epoch (computed without building them)."""
+        n, chunk = len(self.lengths), self.batch_size * self.bucket_size
+        if self.shuffle:
+            total = n // chunk * self.bucket_size + math.ceil(n % chunk / self.batch_size)
+            return math.ceil(total / self.world_size)
+        total = math.ceil(n / self.batch_size)
+        return len(range(self.rank, total, self.world_size))

@@ -23,6 +23,7 @@ from engine.checkpoint import (
 )
 from engine.config import Config, config_to_dict
 from engine.distributed import DistributedContext, barrier, replicas_identical
+from engine.errors import ToolkitError
 from engine.optimization import build_optimizer, build_scheduler
 from engine.run_logging import get_logger, summary_writer
 from evaluation.report import EvaluationResult
@@ -63,7 +64,7 @@ class Trainer:
         self.model = task.build_model().to(context.device)
         train = task.split("train")
         if not train.examples:
-            raise ValueError(f"{config.data.train}: no usable training samples ({dict(train.counts)})")
+            raise ToolkitError(f"{config.data.train}: no usable training samples ({dict(train.counts)})")
         self.sampler = BucketBatchSampler(
             [task.example_length(e) for e in train.examples],
             self.cfg.batch_size,
@@ -80,8 +81,8 @@ class Trainer:
             num_workers=self.cfg.num_workers,
             pin_memory=context.device.type == "cuda",
         )
-        steps_per_epoch = len(self.sampler)
-        self.total_steps = self.cfg.max_steps or self.cfg.epochs * steps_per_epoch
+        self.steps_per_epoch = len(self.sampler)
+        self.total_steps = self.cfg.max_steps or self.cfg.epochs * self.steps_per_epoch
         self.optimizer = build_optimizer(self.model, self.cfg)
         self.scheduler = build_scheduler(self.optimizer, self.cfg, self.total_steps)
         self.ddp = DistributedDataParallel(self.model) if context.is_distributed else None
@@ -93,7 +94,7 @@ class Trainer:
             sum(p.numel() for p in self.model.parameters()) / 1e6,
             len(train.examples),
             dict(train.counts),
-            steps_per_epoch,
+            self.steps_per_epoch,
             context.world_size,
             self.total_steps,
         )
@@ -178,17 +179,22 @@ class Trainer:
         )
         with autocast:
             loss = self.task.loss(network, batch, self.context.device)
-        if not math.isfinite(loss.item()):
-            raise FloatingPointError(f"loss is {loss.item()} at step {self.step} (batch {batch['names'][:3]}...)")
+        value = loss.item()
+        if not math.isfinite(value):
+            raise FloatingPointError(f"loss is {value} at step {self.step} (batch {batch['names'][:3]}...)")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_grad_norm)
         self.optimizer.step()
         self.scheduler.step()
-        return loss.item()
+        return value
 
     def _log_step(self, loss: float) -> None:
-        if self.writer and self.step % self.cfg.log_every == 0:
+        if self.step % self.cfg.log_every:
+            return
+        lr = self.scheduler.get_last_lr()[0]
+        self.log.info("step %d epoch %d loss %.4f lr %.3g", self.step, self.epoch, loss, lr)
+        if self.writer:
             self.writer.add_scalar("train/loss", loss, self.step)
             for group in self.optimizer.param_groups:
                 self.writer.add_scalar(f"lr/{group['name']}", group["lr"], self.step)
@@ -210,7 +216,7 @@ class Trainer:
                 progress.update(1)
                 progress.set_postfix(epoch=self.epoch, loss=f"{loss:.3f}")
                 self._log_step(loss)
-                finished_epoch = self.batch_in_epoch == len(self.sampler)
+                finished_epoch = self.batch_in_epoch == self.steps_per_epoch
                 validate_now = self._due(finished_epoch) or self.step == self.total_steps
                 if finished_epoch:
                     self.epoch, self.batch_in_epoch = self.epoch + 1, 0

@@ -45,3 +45,14 @@ def test_resume_starts_inside_the_epoch():
     sampler.set_epoch(3, start_batch=5)
     assert list(sampler) == full[5:]
     assert len(sampler) == len(full)
+
+
+@pytest.mark.parametrize(
+    ("size", "batch_size", "bucket_size", "world_size"), [(103, 8, 3, 1), (103, 8, 50, 3), (7, 8, 2, 2)]
+)
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_length_matches_the_batches(size, batch_size, bucket_size, world_size, shuffle):
+    lengths = LENGTHS[:size]
+    for rank in range(world_size):
+        sampler = BucketBatchSampler(lengths, batch_size, shuffle, 0, rank, world_size, bucket_size)
+        assert len(sampler) == len(list(sampler))
