@@ -1,0 +1,64 @@
+"""Visual head: S3D features (B×T×832) -> gloss features (B×T×512) -> gloss logits.
+
+Projection block (Linear, BatchNorm over valid frames only, ReLU), sinusoidal positional
+encoding, temporal conv block (Conv1d k=3 -> ReLU -> Conv1d k=3, residual, LayerNorm), dropout,
+and the gloss classifier. Padded frames are zeroed before every convolution, so each valid frame's
+output is the same whether or not the sample is padded in a batch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def valid_mask(lengths: torch.Tensor, max_length: int) -> torch.Tensor:
+    """B×T boolean mask, True on the first ``lengths[b]`` frames."""
+    return torch.arange(max_length, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def sinusoidal_positions(length: int, dim: int, device: torch.device | None = None) -> torch.Tensor:
+    """The Transformer's sinusoidal position encodings, ``length×dim``."""
+    position = torch.arange(length, device=device, dtype=torch.float32)[:, None]
+    frequency = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    table = torch.zeros(length, dim, device=device)
+    table[:, 0::2] = torch.sin(position * frequency)
+    table[:, 1::2] = torch.cos(position * frequency[: dim // 2])
+    return table
+
+
+class MaskedBatchNorm(nn.BatchNorm1d):
+    """BatchNorm1d over the valid frames of a B×T×C batch; padded frames come out as zeros."""
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros_like(x)
+        out[mask] = super().forward(x[mask])
+        return out
+
+
+class VisualHead(nn.Module):
+    """Projection block, positional encoding, temporal conv block and gloss classifier."""
+
+    def __init__(
+        self, input_dim: int, num_classes: int, hidden_dim: int = 512, ff_dim: int = 2048, dropout: float = 0.1
+    ) -> None:
+        super().__init__()
+        self.projection = nn.Linear(input_dim, hidden_dim)
+        self.norm = MaskedBatchNorm(hidden_dim)
+        self.conv1 = nn.Conv1d(hidden_dim, ff_dim, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv1d(ff_dim, hidden_dim, kernel_size=3, padding=1)
+        self.layer_norm = nn.LayerNorm(hidden_dim)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(hidden_dim, num_classes)
+
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gloss features (B×T×hidden) and gloss logits (B×T×classes); padded frames are zeros."""
+        mask = valid_mask(lengths, features.shape[1])
+        keep = mask[..., None].to(features.dtype)
+        x = torch.relu(self.norm(self.projection(features), mask))
+        x = self.dropout(x + sinusoidal_positions(x.shape[1], x.shape[2], x.device)) * keep
+        hidden = torch.relu(self.conv1(x.transpose(1, 2))) * keep.transpose(1, 2)
+        x = self.layer_norm(x + self.dropout(self.conv2(hidden).transpose(1, 2))) * keep
+        return x, self.classifier(self.dropout(x))
