@@ -1,0 +1,27 @@
+import torch
+
+from dataset.toy_sign_language import glossary
+from dataset.toy_sign_video import REST_FRAMES, gloss_motion, render_glosses, signer_style
+
+
+def test_rendering_is_deterministic_with_the_expected_length():
+    signer = signer_style("Signer01", seed=0)
+    video = render_glosses(["IX-1", "BOOK", "BUY"], signer, size=32)
+    assert video.dtype == torch.uint8
+    assert video.shape == (3 * signer.frames_per_gloss + 2 * REST_FRAMES, 32, 32, 3)
+    assert torch.equal(video, render_glosses(["IX-1", "BOOK", "BUY"], signer_style("Signer01", seed=0), size=32))
+
+
+def test_every_gloss_has_its_own_motion():
+    motions = {gloss_motion(g) for g in glossary()}
+    assert len(motions) == len(glossary())
+    signer = signer_style("Signer01", seed=0)
+    clips = [render_glosses([g], signer, size=32) for g in ("BOOK", "APPLE", "CAR")]
+    assert not torch.equal(clips[0], clips[1]) and not torch.equal(clips[1], clips[2])
+
+
+def test_signers_differ_in_position_speed_or_colour():
+    styles = {signer_style(f"Signer{i:02d}", seed=0) for i in range(1, 9)}
+    assert len(styles) == 8
+    assert len({s.frames_per_gloss for s in styles}) > 1
+    assert signer_style("Signer01", seed=0) != signer_style("Signer01", seed=1)
