@@ -1,0 +1,99 @@
+"""Frame sampling (per sample) and augmentation (on the whole batch tensor, on the GPU when there is one).
+
+Sampling picks frame indices: a random temporal rescale in training, a cap at ``max_frames``, at
+least ``min_frames`` (short videos repeat frames) and a multiple of 4 (S3D's time stride at block 4).
+Augmentation turns padded ``B×T×H×W×3`` uint8 frames into normalised ``B×3×T×S×S`` floats: a random
+resized crop and colour jitter in training, a centre crop in evaluation, both resampled with one
+batched ``grid_sample``.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import torch
+import torch.nn.functional as F
+
+# torchvision's S3D Kinetics-400 preprocessing
+KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
+KINETICS_STD = (0.22803, 0.22145, 0.216989)
+
+
+def sample_frame_indices(
+    num_frames: int,
+    max_frames: int,
+    rng: random.Random | None = None,
+    rescale: tuple[float, float] = (0.5, 1.5),
+    min_frames: int = 8,
+    multiple: int = 4,
+) -> list[int]:
+    """Evenly spaced indices into ``num_frames`` frames; ``rng`` (training) rescales time randomly."""
+    if num_frames < 1:
+        raise ValueError("a video needs at least one frame")
+    target = num_frames if rng is None else round(num_frames * rng.uniform(*rescale))
+    target = min(max(target, min_frames), max_frames - max_frames % multiple)
+    target = math.ceil(target / multiple) * multiple
+    return torch.linspace(0, num_frames - 1, target).round().long().tolist()
+
+
+def _crop_grid(boxes: torch.Tensor, frames: int, size: int) -> torch.Tensor:
+    """Sampling grids for crops ``boxes`` (B×4: centre x, centre y, width, height in [-1, 1] units)."""
+    theta = torch.zeros(len(boxes), 3, 4, device=boxes.device)
+    theta[:, 0, 0], theta[:, 0, 3] = boxes[:, 2] / 2, boxes[:, 0]
+    theta[:, 1, 1], theta[:, 1, 3] = boxes[:, 3] / 2, boxes[:, 1]
+    theta[:, 2, 2] = 1.0  # time is kept as it is
+    return F.affine_grid(theta, [len(boxes), 3, frames, size, size], align_corners=False)
+
+
+def random_crop_boxes(
+    batch: int, area: tuple[float, float], ratio: tuple[float, float], generator: torch.Generator
+) -> torch.Tensor:
+    """Random crop boxes with an area fraction in ``area`` and an aspect ratio in ``ratio``."""
+    scale = torch.empty(batch).uniform_(*area, generator=generator)
+    log_ratio = torch.empty(batch).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=generator)
+    aspect = log_ratio.exp()
+    width = (scale * aspect).sqrt().clamp(max=1.0) * 2
+    height = (scale / aspect).sqrt().clamp(max=1.0) * 2
+    cx = (torch.rand(batch, generator=generator) * 2 - 1) * (1 - width / 2)
+    cy = (torch.rand(batch, generator=generator) * 2 - 1) * (1 - height / 2)
+    return torch.stack([cx, cy, width, height], dim=1)
+
+
+def colour_jitter(videos: torch.Tensor, strength: float, generator: torch.Generator) -> torch.Tensor:
+    """Random brightness, contrast and saturation per sample of B×3×T×H×W videos in [0, 1]."""
+    shape = (len(videos), 1, 1, 1, 1)
+
+    def factors() -> torch.Tensor:
+        return torch.empty(shape).uniform_(1 - strength, 1 + strength, generator=generator).to(videos.device)
+
+    videos = videos * factors()
+    mean = videos.mean(dim=(1, 2, 3, 4), keepdim=True)
+    videos = (videos - mean) * factors() + mean
+    grey = videos.mean(dim=1, keepdim=True)
+    return ((videos - grey) * factors() + grey).clamp(0, 1)
+
+
+def prepare_videos(
+    frames: torch.Tensor,
+    size: int,
+    training: bool,
+    generator: torch.Generator | None = None,
+    area: tuple[float, float] = (0.7, 1.0),
+    ratio: tuple[float, float] = (0.75, 1.3),
+    jitter: float = 0.2,
+    centre_crop: float = 1.0,
+) -> torch.Tensor:
+    """Padded ``B×T×H×W×3`` uint8 frames -> normalised ``B×3×T×size×size`` float videos."""
+    videos = frames.permute(0, 4, 1, 2, 3).float() / 255.0
+    batch, frames_count = videos.shape[0], videos.shape[2]
+    if training:
+        boxes = random_crop_boxes(batch, area, ratio, generator).to(videos.device)
+    else:  # centre_crop: the fraction of each side kept
+        boxes = torch.tensor([[0.0, 0.0, 2 * centre_crop, 2 * centre_crop]], device=videos.device).expand(batch, 4)
+    videos = F.grid_sample(videos, _crop_grid(boxes, frames_count, size), mode="bilinear", align_corners=False)
+    if training and jitter > 0:
+        videos = colour_jitter(videos, jitter, generator)
+    mean = torch.tensor(KINETICS_MEAN, device=videos.device).view(1, 3, 1, 1, 1)
+    std = torch.tensor(KINETICS_STD, device=videos.device).view(1, 3, 1, 1, 1)
+    return (videos - mean) / std

@@ -1,0 +1,68 @@
+import random
+
+import pytest
+import torch
+
+from dataset.video_transforms import (
+    KINETICS_MEAN,
+    KINETICS_STD,
+    prepare_videos,
+    random_crop_boxes,
+    sample_frame_indices,
+)
+
+
+@pytest.mark.parametrize(("frames", "expected"), [(13, 16), (16, 16), (3, 8), (1000, 300), (302, 300)])
+def test_evaluation_sampling_lengths(frames, expected):
+    indices = sample_frame_indices(frames, max_frames=302)
+    assert len(indices) == expected
+    assert indices[0] == 0 and indices[-1] == frames - 1
+    assert indices == sorted(indices)
+
+
+def test_training_sampling_rescales_time_within_bounds():
+    rng = random.Random(0)
+    lengths = {len(sample_frame_indices(100, 400, rng)) for _ in range(50)}
+    assert all(n % 4 == 0 and 48 <= n <= 152 for n in lengths)
+    assert len(lengths) > 5
+
+
+def test_zero_length_video_is_an_error():
+    with pytest.raises(ValueError, match="at least one frame"):
+        sample_frame_indices(0, 100)
+
+
+def to_pixels(videos: torch.Tensor) -> torch.Tensor:
+    mean = torch.tensor(KINETICS_MEAN).view(1, 3, 1, 1, 1)
+    std = torch.tensor(KINETICS_STD).view(1, 3, 1, 1, 1)
+    return ((videos * std + mean) * 255).round()
+
+
+def test_evaluation_is_exact_when_sizes_match():
+    frames = torch.randint(0, 256, (2, 5, 16, 16, 3), dtype=torch.uint8)
+    videos = prepare_videos(frames, size=16, training=False)
+    assert videos.shape == (2, 3, 5, 16, 16)
+    torch.testing.assert_close(to_pixels(videos), frames.permute(0, 4, 1, 2, 3).float())
+
+
+def test_centre_crop_keeps_the_centre():
+    frames = torch.zeros(1, 2, 8, 8, 3, dtype=torch.uint8)
+    frames[:, :, 2:6, 2:6] = 200
+    pixels = to_pixels(prepare_videos(frames, size=4, training=False, centre_crop=0.5))
+    assert (pixels == 200).all()
+
+
+def test_training_augmentation_is_random_but_reproducible():
+    frames = torch.randint(0, 256, (3, 4, 20, 24, 3), dtype=torch.uint8)
+    first = prepare_videos(frames, 12, training=True, generator=torch.Generator().manual_seed(1))
+    again = prepare_videos(frames, 12, training=True, generator=torch.Generator().manual_seed(1))
+    other = prepare_videos(frames, 12, training=True, generator=torch.Generator().manual_seed(2))
+    assert first.shape == (3, 3, 4, 12, 12) and torch.isfinite(first).all()
+    assert torch.equal(first, again) and not torch.equal(first, other)
+
+
+def test_random_crops_stay_inside_the_frame():
+    boxes = random_crop_boxes(500, (0.3, 1.0), (0.5, 2.0), torch.Generator().manual_seed(0))
+    assert (boxes[:, 0].abs() + boxes[:, 2] / 2 <= 1 + 1e-6).all()
+    assert (boxes[:, 1].abs() + boxes[:, 3] / 2 <= 1 + 1e-6).all()
+    assert ((boxes[:, 2] / 2) * (boxes[:, 3] / 2) >= 0.3 - 1e-6).all()
