@@ -11,9 +11,14 @@ from __future__ import annotations
 import random
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
+from tqdm import tqdm
+
+from dataset.video_reader import write_video_file
 
 SHAPES = ("disc", "square", "ring")
 REST_FRAMES = 2
@@ -97,3 +102,24 @@ def render_glosses(glosses: list[str], signer: Signer, size: int = 64) -> torch.
             _draw(canvas, (x, y), hand, signer.tint)
         frames.append(canvas)
     return torch.from_numpy(np.stack(frames))
+
+
+def write_toy_videos(records: list[dict], root: str | Path, seed: int, size: int = 64) -> list[dict]:
+    """Render each annotation record as ``root/videos/<name>.mp4`` and ``root/frames/<name>/*.png``.
+
+    Returns the records with ``num_frames`` set to the rendered length (the annotation format of the
+    real datasets); existing files are overwritten.
+    """
+    root = Path(root)
+    rendered = []
+    for record in tqdm(records, desc="render toy videos", leave=False, dynamic_ncols=True):
+        video = render_glosses(record["gloss"].split(), signer_style(record["signer"], seed), size)
+        video_path = root / "videos" / f"{record['name']}.mp4"
+        frame_dir = root / "frames" / record["name"]
+        video_path.parent.mkdir(parents=True, exist_ok=True)
+        frame_dir.mkdir(parents=True, exist_ok=True)
+        write_video_file(video, video_path)
+        for index, frame in enumerate(video.numpy()):
+            Image.fromarray(frame).save(frame_dir / f"images{index:04d}.png")
+        rendered.append({**record, "num_frames": len(video)})
+    return rendered

@@ -25,3 +25,16 @@ def test_signers_differ_in_position_speed_or_colour():
     assert len(styles) == 8
     assert len({s.frames_per_gloss for s in styles}) > 1
     assert signer_style("Signer01", seed=0) != signer_style("Signer01", seed=1)
+
+
+def test_written_videos_and_frame_folders_hold_the_same_frames(tmp_path):
+    from dataset.toy_sign_language import generate_split
+    from dataset.toy_sign_video import write_toy_videos
+    from dataset.video_reader import read_frame_folder, read_video_file
+
+    records = write_toy_videos(generate_split("dev", 2, seed=0), tmp_path, seed=0, size=32)
+    for record in records:
+        folder = read_frame_folder(tmp_path / "frames" / record["name"])
+        video = read_video_file(tmp_path / "videos" / f"{record['name']}.mp4")
+        assert len(folder) == len(video) == record["num_frames"]
+        assert (folder.int() - video.int()).abs().max() <= 1
