@@ -26,7 +26,7 @@ class GlossTextExample:
 class EncodedSplit:
     """Encoded examples of a split and counts of what encoding noticed or dropped."""
 
-    examples: list[GlossTextExample]
+    examples: list  # GlossTextExample or VideoExample
     counts: Counter
 
 

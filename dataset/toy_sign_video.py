@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,22 +105,34 @@ def render_glosses(glosses: list[str], signer: Signer, size: int = 64) -> torch.
     return torch.from_numpy(np.stack(frames))
 
 
-def write_toy_videos(records: list[dict], root: str | Path, seed: int, size: int = 64) -> list[dict]:
-    """Render each annotation record as ``root/videos/<name>.mp4`` and ``root/frames/<name>/*.png``.
+def write_frame_folder(frames: torch.Tensor, folder: str | Path) -> None:
+    """Write ``T×H×W×3`` uint8 frames as ``folder/images0000.png``, ``images0001.png``, ..."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, frame in enumerate(frames.numpy()):
+        Image.fromarray(frame).save(folder / f"images{index:04d}.png")
+
+
+def write_toy_videos(
+    records: list[dict],
+    seed: int,
+    size: int = 64,
+    video_file: Callable[[str], Path] | None = None,
+    frame_folder: Callable[[str], Path] | None = None,
+) -> list[dict]:
+    """Render each annotation record as an mp4 at ``video_file(name)`` and/or PNGs in ``frame_folder(name)``.
 
     Returns the records with ``num_frames`` set to the rendered length (the annotation format of the
     real datasets); existing files are overwritten.
     """
-    root = Path(root)
     rendered = []
     for record in tqdm(records, desc="render toy videos", leave=False, dynamic_ncols=True):
         video = render_glosses(record["gloss"].split(), signer_style(record["signer"], seed), size)
-        video_path = root / "videos" / f"{record['name']}.mp4"
-        frame_dir = root / "frames" / record["name"]
-        video_path.parent.mkdir(parents=True, exist_ok=True)
-        frame_dir.mkdir(parents=True, exist_ok=True)
-        write_video_file(video, video_path)
-        for index, frame in enumerate(video.numpy()):
-            Image.fromarray(frame).save(frame_dir / f"images{index:04d}.png")
+        if video_file is not None:
+            path = video_file(record["name"])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_video_file(video, path)
+        if frame_folder is not None:
+            write_frame_folder(video, frame_folder(record["name"]))
         rendered.append({**record, "num_frames": len(video)})
     return rendered

@@ -17,7 +17,7 @@ import yaml
 
 from engine.errors import ToolkitError
 
-TASKS = ("g2t",)
+TASKS = ("g2t", "s2g")
 
 
 class ConfigError(ToolkitError):
@@ -37,6 +37,44 @@ class SyntheticDataConfig:
     num_dev: int = 200
     num_test: int = 200
     seed: int = 7
+    render_size: int = 64
+
+
+@dataclass
+class VideoConfig:
+    """Where each sample's video is, and how frames are sampled and augmented (Sign2Gloss input).
+
+    ``path`` is a template for a sample's video under ``root``, filled with ``{name}`` and
+    ``{split}``: a folder of frame images (``format: frames``), that folder inside the zip ``root``
+    (``zip``) or a video file (``file``, e.g. ``"{name}.mp4"``).
+    """
+
+    root: str
+    format: str = "frames"
+    path: str = "{name}"
+    img_size: int = 224
+    max_frames: int = 400
+    min_frames: int = 8
+    temporal_rescale: list[float] = field(default_factory=lambda: [0.5, 1.5])
+    crop_area: list[float] = field(default_factory=lambda: [0.7, 1.0])
+    crop_ratio: list[float] = field(default_factory=lambda: [0.75, 1.3])
+    colour_jitter: float = 0.2
+    centre_crop: float = 1.0
+
+
+@dataclass
+class RecognitionConfig:
+    """The Sign2Gloss network (S3D + visual head), its CTC decoding and WER scoring."""
+
+    s3d_weights: str | None = _input_path(default=None)
+    use_block: int = 4
+    freeze_block: int = 1
+    hidden_dim: int = 512
+    ff_dim: int = 2048
+    dropout: float = 0.1
+    beam_size: int = 5
+    wer_cleanup: str = "none"
+    batch_size: int = 8
 
 
 @dataclass
@@ -54,6 +92,7 @@ class DataConfig:
     src_lang: str = "de_DE"
     tgt_lang: str = "de_DE"
     synthetic: SyntheticDataConfig | None = None
+    video: VideoConfig | None = None
 
     def split_path(self, split: str) -> str:
         """The annotation file of ``split`` (train, dev or test)."""
@@ -132,6 +171,7 @@ class Config:
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
+    recognition: RecognitionConfig = field(default_factory=RecognitionConfig)
 
 
 _CHOICES = {
@@ -141,6 +181,10 @@ _CHOICES = {
     "tokenizer.text_model_type": ("unigram", "bpe"),
     "training.optimizer": ("adam", "adamw"),
     "training.validate_unit": ("steps", "epochs"),
+    "data.video.format": ("frames", "zip", "file"),
+    "recognition.use_block": (1, 2, 3, 4, 5),
+    "recognition.freeze_block": (0, 1, 2, 3, 4, 5),
+    "recognition.wer_cleanup": ("none", "phoenix-2014t"),
 }
 
 
@@ -226,6 +270,23 @@ def _apply_override(raw: dict, override: str, source: str) -> None:
     node[leaf] = yaml.safe_load(text)
 
 
+def _check_task_inputs(config: Config, source: str) -> None:
+    """Keys a task needs beyond the defaults, and their consistency."""
+    video, recognition = config.data.video, config.recognition
+    if config.task == "s2g" and video is None:
+        raise ConfigError(f"{source}: task s2g needs a 'data.video' section (root, format, ...)")
+    if recognition.freeze_block > recognition.use_block:
+        raise ConfigError(
+            f"{source}: recognition.freeze_block ({recognition.freeze_block}) "
+            f"is above recognition.use_block ({recognition.use_block})"
+        )
+    if video is not None:
+        for key in ("temporal_rescale", "crop_area", "crop_ratio"):
+            low_high = getattr(video, key)
+            if len(low_high) != 2 or not 0 < low_high[0] <= low_high[1]:
+                raise ConfigError(f"{source}: data.video.{key}: expected [low, high] with 0 < low <= high")
+
+
 def _check_data_files(config: Config, source: str) -> None:
     """Real datasets must exist; the synthetic one is generated on demand."""
     if config.data.synthetic is not None:
@@ -234,6 +295,9 @@ def _check_data_files(config: Config, source: str) -> None:
         path = config.data.split_path(split)
         if not Path(path).is_file():
             raise ConfigError(f"{source}: data.{split}: annotation file not found: {path}")
+    video = config.data.video
+    if config.task == "s2g" and not Path(video.root).exists():
+        raise ConfigError(f"{source}: data.video.root: not found: {video.root}")
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
@@ -248,6 +312,7 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     for override in overrides:
         _apply_override(raw, override, source)
     config = _build(Config, raw, "", source)
+    _check_task_inputs(config, source)
     _check_data_files(config, source)
     return config
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from dataset.batching import BucketBatchSampler
@@ -12,21 +13,32 @@ from engine.distributed import DistributedContext, gather_objects
 
 
 def sharded_inference(
+    dataset: Sequence,
     lengths: list[int],
     batch_size: int,
-    run_batch: Callable[[list[int]], list[Any]],
+    collate: Callable[[list], dict],
+    run_batch: Callable[[dict], list[Any]],
     context: DistributedContext,
     description: str,
+    num_workers: int = 0,
 ) -> list[Any]:
-    """Call ``run_batch`` on length-sorted batches of indices; every rank gets all outputs in order.
+    """Call ``run_batch`` on collated length-sorted batches of ``dataset``; every rank gets all outputs in order.
 
-    ``run_batch(indices)`` returns one output per index. Each rank handles every
-    ``world_size``-th batch; rank 0 shows a progress bar.
+    ``run_batch(batch)`` returns one output per item. Each rank handles every ``world_size``-th
+    batch, loaded by ``num_workers`` DataLoader workers; rank 0 shows a progress bar.
     """
     sampler = BucketBatchSampler(lengths, batch_size, shuffle=False, rank=context.rank, world_size=context.world_size)
+    loader = DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        collate_fn=collate,
+        num_workers=num_workers,
+        pin_memory=context.device.type == "cuda",
+    )
+    batches = tqdm(loader, desc=description, disable=not context.is_main, leave=False, dynamic_ncols=True)
     local: list[tuple[int, Any]] = []
-    for indices in tqdm(sampler, desc=description, disable=not context.is_main, leave=False, dynamic_ncols=True):
-        local += zip(indices, run_batch(indices), strict=True)
+    for indices, batch in zip(sampler, batches, strict=True):
+        local += zip(indices, run_batch(batch), strict=True)
     outputs: list[Any] = [None] * len(lengths)
     for shard in gather_objects(local):
         for index, output in shard:

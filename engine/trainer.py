@@ -74,8 +74,9 @@ class Trainer:
             world_size=context.world_size,
             bucket_size=self.cfg.bucket_size,
         )
+        self.dataset = task.dataset("train")
         self.loader = DataLoader(
-            train.examples,
+            self.dataset,
             batch_sampler=self.sampler,
             collate_fn=task.collator(),
             num_workers=self.cfg.num_workers,
@@ -210,6 +211,8 @@ class Trainer:
         )
         while self.step < self.total_steps:
             self.sampler.set_epoch(self.epoch, start_batch=self.batch_in_epoch)
+            if hasattr(self.dataset, "set_epoch"):  # datasets with per-epoch randomness (video sampling)
+                self.dataset.set_epoch(self.epoch)
             for batch in self.loader:
                 loss = self._train_step(batch)
                 self.step, self.batch_in_epoch = self.step + 1, self.batch_in_epoch + 1

@@ -32,7 +32,13 @@ def test_written_videos_and_frame_folders_hold_the_same_frames(tmp_path):
     from dataset.toy_sign_video import write_toy_videos
     from dataset.video_reader import read_frame_folder, read_video_file
 
-    records = write_toy_videos(generate_split("dev", 2, seed=0), tmp_path, seed=0, size=32)
+    records = write_toy_videos(
+        generate_split("dev", 2, seed=0),
+        seed=0,
+        size=32,
+        video_file=lambda name: tmp_path / "videos" / f"{name}.mp4",
+        frame_folder=lambda name: tmp_path / "frames" / name,
+    )
     for record in records:
         folder = read_frame_folder(tmp_path / "frames" / record["name"])
         video = read_video_file(tmp_path / "videos" / f"{record['name']}.mp4")

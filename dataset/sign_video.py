@@ -1,0 +1,140 @@
+"""Sign-video examples for Sign2Gloss: where each sample's video is, its gloss ids, loading and batching.
+
+Missing videos are found when a split is built (a counted skip in training, an error in
+evaluation); unreadable ones when they are loaded, which happens in DataLoader workers: the
+dataset returns a :class:`SkippedVideo` and the collator lists it in the batch, so the caller
+decides (training counts and skips it, evaluation stops with the reason).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from dataset.annotations import Sample
+from dataset.gloss_text import EncodedSplit
+from dataset.video_reader import VideoError, VideoSource
+from dataset.video_transforms import sample_frame_indices
+from modelling.tokenizers import GlossVocabulary
+
+
+@dataclass(frozen=True)
+class VideoExample:
+    """One sample: its video's location, gloss ids (no specials), reference glosses, frame count."""
+
+    name: str
+    location: str
+    gloss_ids: list[int]
+    reference: str
+    num_frames: int | None
+
+
+@dataclass(frozen=True)
+class LoadedVideo:
+    """The sampled frames (T×H×W×3 uint8) of an example, and whether it was too short (padded)."""
+
+    example: VideoExample
+    frames: torch.Tensor
+    padded: bool
+
+
+@dataclass(frozen=True)
+class SkippedVideo:
+    """An example whose video could not be read, and why."""
+
+    name: str
+    reason: str
+
+
+def encode_video_samples(
+    samples: list[Sample], split: str, source: VideoSource, vocab: GlossVocabulary, skip_missing: bool
+) -> EncodedSplit:
+    """Video examples of ``samples``; missing videos are skipped and counted, or (``skip_missing`` off) an error."""
+    locations = [source.location(split, s.name) for s in samples]
+    missing = set(source.missing(locations))
+    if missing and not skip_missing:
+        raise VideoError(f"{len(missing)} {split} video(s) not found under {source.root}, e.g. {sorted(missing)[0]}")
+    examples, counts = [], Counter()
+    for sample, location in zip(samples, locations, strict=True):
+        if location in missing:
+            counts["missing videos"] += 1
+            continue
+        encoded = vocab.encode(sample.gloss)
+        counts["unknown glosses"] += encoded.num_unknown
+        counts["samples with unknown glosses"] += encoded.num_unknown > 0
+        gloss_ids = encoded.ids[:-2]  # CTC targets: no </s> and language code
+        examples.append(VideoExample(sample.name, location, gloss_ids, sample.gloss, sample.num_frames))
+    return EncodedSplit(examples, counts)
+
+
+class SignVideoDataset(Dataset):
+    """Loads and samples the frames of video examples; training rescales time at random.
+
+    The random rescale of item ``i`` depends only on (seed, epoch, i), so a resumed run loads the
+    same frames as an uninterrupted one whatever the number of workers.
+    """
+
+    def __init__(
+        self,
+        examples: list[VideoExample],
+        source: VideoSource,
+        max_frames: int,
+        min_frames: int,
+        rescale: tuple[float, float] | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.examples, self.source = examples, source
+        self.max_frames, self.min_frames, self.rescale, self.seed = max_frames, min_frames, rescale, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> LoadedVideo | SkippedVideo:
+        example = self.examples[index]
+        rng = None if self.rescale is None else random.Random(f"{self.seed}:{self.epoch}:{index}")
+        available = []
+
+        def select(num_frames: int) -> list[int]:
+            available.append(num_frames)
+            return sample_frame_indices(num_frames, self.max_frames, rng, self.rescale or (1.0, 1.0), self.min_frames)
+
+        try:
+            frames = self.source.read(example.location, select)
+        except VideoError as error:
+            return SkippedVideo(example.name, str(error))
+        return LoadedVideo(example, frames, padded=available[0] < self.min_frames)
+
+
+def pad_videos(videos: list[torch.Tensor]) -> torch.Tensor:
+    """Stack T×H×W×3 uint8 videos into B×T_max×H×W×3 (zeros after each end); other sizes are resized to the first's."""
+    height, width = videos[0].shape[1:3]
+    batch = torch.zeros(len(videos), max(len(v) for v in videos), height, width, 3, dtype=torch.uint8)
+    for row, video in enumerate(videos):
+        if video.shape[1:3] != (height, width):
+            resized = F.interpolate(video.permute(0, 3, 1, 2).float(), size=(height, width), mode="bilinear")
+            video = resized.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+        batch[row, : len(video)] = video
+    return batch
+
+
+def collate_videos(items: list[LoadedVideo | SkippedVideo]) -> dict:
+    """A batch of the loaded items (frames, lengths, targets, references) and the skipped ones."""
+    loaded = [item for item in items if isinstance(item, LoadedVideo)]
+    return {
+        "names": [item.example.name for item in loaded],
+        "frames": pad_videos([item.frames for item in loaded]) if loaded else None,
+        "lengths": torch.tensor([len(item.frames) for item in loaded], dtype=torch.long),
+        "targets": [item.example.gloss_ids for item in loaded],
+        "references": [item.example.reference for item in loaded],
+        "padded": sum(item.padded for item in loaded),
+        "skipped": [(item.name, item.reason) for item in items if isinstance(item, SkippedVideo)],
+    }

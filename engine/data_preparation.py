@@ -1,0 +1,54 @@
+"""Preparation steps the tasks share: the toy data set, reading a split, the gloss vocabulary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dataset.annotations import PreparedSplit, prepare_samples, read_annotations
+from dataset.toy_sign_language import write_toy_dataset
+from engine.config import Config
+from engine.run_logging import get_logger
+from modelling.tokenizers import GlossVocabulary
+
+GLOSS_VOCAB_FILE = "gloss_vocab.txt"
+SPLITS = ("train", "dev", "test")
+
+
+def ensure_synthetic_annotations(config: Config) -> bool:
+    """Write the toy language's annotation files if the config asks for them and they are absent."""
+    synthetic, data = config.data.synthetic, config.data
+    if synthetic is None or all(Path(data.split_path(s)).is_file() for s in SPLITS):
+        return False
+    get_logger().info("generating the toy sign language (seed %d)", synthetic.seed)
+    sizes = {"train": synthetic.num_train, "dev": synthetic.num_dev, "test": synthetic.num_test}
+    write_toy_dataset({s: data.split_path(s) for s in SPLITS}, sizes, synthetic.seed)
+    return True
+
+
+def read_split(config: Config, split: str) -> PreparedSplit:
+    """The usable samples of ``split``; empty ones are counted and logged with their names."""
+    data = config.data
+    prepared = prepare_samples(read_annotations(data.split_path(split), data.format), data.level, data.lowercase_text)
+    if prepared.skipped:
+        get_logger().warning(
+            "%s: skipped %s (first: %s)", split, dict(prepared.skipped), ", ".join(prepared.skipped_names[:3])
+        )
+    return prepared
+
+
+def ensure_gloss_vocabulary(config: Config, model_dir: Path, train: PreparedSplit) -> None:
+    """Build the gloss vocabulary from the train split unless the config names one or it exists."""
+    if config.tokenizer.gloss_vocab is not None or (model_dir / GLOSS_VOCAB_FILE).is_file():
+        return
+    model_dir.mkdir(parents=True, exist_ok=True)
+    vocab = GlossVocabulary.build([s.gloss for s in train.samples], config.data.src_lang)
+    vocab.save(model_dir / GLOSS_VOCAB_FILE)
+    get_logger().info("gloss vocabulary: %d glosses from %s", len(vocab.glosses), config.data.train)
+
+
+def load_gloss_vocabulary(config: Config, model_dir: Path) -> GlossVocabulary:
+    """The configured gloss vocabulary, or the one built in ``model_dir``."""
+    path = Path(config.tokenizer.gloss_vocab or model_dir / GLOSS_VOCAB_FILE)
+    if not path.is_file():
+        raise FileNotFoundError(f"gloss vocabulary not found: {path} (train a model first)")
+    return GlossVocabulary.load(path, config.data.src_lang)
