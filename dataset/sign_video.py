@@ -135,6 +135,6 @@ def collate_videos(items: list[LoadedVideo | SkippedVideo]) -> dict:
         "lengths": torch.tensor([len(item.frames) for item in loaded], dtype=torch.long),
         "targets": [item.example.gloss_ids for item in loaded],
         "references": [item.example.reference for item in loaded],
-        "padded": sum(item.padded for item in loaded),
+        "padded": [item.padded for item in loaded],
         "skipped": [(item.name, item.reason) for item in items if isinstance(item, SkippedVideo)],
     }

@@ -113,12 +113,17 @@ def generate_split(split: str, size: int, seed: int) -> list[dict]:
     return records
 
 
+def write_records(records: list[dict], path: str | Path) -> None:
+    """Write annotation records as a gzip-pickled list (atomically: a crash leaves no partial file)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(target.suffix + ".partial")
+    with gzip.open(partial, "wb") as handle:
+        pickle.dump(records, handle)
+    partial.replace(target)
+
+
 def write_toy_dataset(paths: dict[str, str], sizes: dict[str, int], seed: int) -> None:
-    """Write each split's records as a gzip-pickled list to ``paths[split]``."""
+    """Write each split's records to ``paths[split]``."""
     for split, path in paths.items():
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(target.suffix + ".partial")
-        with gzip.open(partial, "wb") as handle:
-            pickle.dump(generate_split(split, sizes[split], seed), handle)
-        partial.replace(target)
+        write_records(generate_split(split, sizes[split], seed), path)

@@ -280,6 +280,8 @@ def _check_task_inputs(config: Config, source: str) -> None:
             f"{source}: recognition.freeze_block ({recognition.freeze_block}) "
             f"is above recognition.use_block ({recognition.use_block})"
         )
+    if video is not None and config.data.synthetic is not None and video.format == "zip":
+        raise ConfigError(f"{source}: data.video.format: the toy videos are written as 'frames' or 'file', not 'zip'")
     if video is not None:
         for key in ("temporal_rescale", "crop_area", "crop_ratio"):
             low_high = getattr(video, key)
@@ -296,7 +298,7 @@ def _check_data_files(config: Config, source: str) -> None:
         if not Path(path).is_file():
             raise ConfigError(f"{source}: data.{split}: annotation file not found: {path}")
     video = config.data.video
-    if config.task == "s2g" and not Path(video.root).exists():
+    if video is not None and not Path(video.root).exists():
         raise ConfigError(f"{source}: data.video.root: not found: {video.root}")
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from dataset.annotations import PreparedSplit, prepare_samples, read_annotations
-from dataset.toy_sign_language import write_toy_dataset
+from dataset.toy_sign_language import generate_split, write_records, write_toy_dataset
+from dataset.toy_sign_video import write_toy_videos
+from dataset.video_reader import VideoSource
 from engine.config import Config
 from engine.run_logging import get_logger
 from modelling.tokenizers import GlossVocabulary
@@ -23,6 +25,32 @@ def ensure_synthetic_annotations(config: Config) -> bool:
     sizes = {"train": synthetic.num_train, "dev": synthetic.num_dev, "test": synthetic.num_test}
     write_toy_dataset({s: data.split_path(s) for s in SPLITS}, sizes, synthetic.seed)
     return True
+
+
+def ensure_synthetic_videos(config: Config, source: VideoSource) -> None:
+    """Render the toy language as videos (and write its annotations) for splits not rendered yet.
+
+    A split is done when its marker file exists, so an interrupted generation starts that split again.
+    """
+    synthetic, data = config.data.synthetic, config.data
+    if synthetic is None:
+        return
+    sizes = {"train": synthetic.num_train, "dev": synthetic.num_dev, "test": synthetic.num_test}
+    for split in SPLITS:
+        marker = source.root / f".{split}.complete"
+        if marker.is_file() and Path(data.split_path(split)).is_file():
+            continue
+        get_logger().info("rendering %d toy %s videos into %s", sizes[split], split, source.root)
+        target = {"video_file" if source.layout == "file" else "frame_folder": _locator(source, split)}
+        records = write_toy_videos(
+            generate_split(split, sizes[split], synthetic.seed), synthetic.seed, synthetic.render_size, **target
+        )
+        write_records(records, data.split_path(split))
+        marker.touch()
+
+
+def _locator(source: VideoSource, split: str):
+    return lambda name: source.root / source.location(split, name)
 
 
 def read_split(config: Config, split: str) -> PreparedSplit:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from engine.config import Config
 from engine.distributed import DistributedContext
 from engine.gloss_to_text_task import GlossToTextTask
+from engine.sign_to_gloss_task import SignToGlossTask
 
-TASKS = {"g2t": GlossToTextTask}
+TASKS = {"g2t": GlossToTextTask, "s2g": SignToGlossTask}
 
 
-def build_task(config: Config, context: DistributedContext) -> GlossToTextTask:
+def build_task(config: Config, context: DistributedContext) -> GlossToTextTask | SignToGlossTask:
     return TASKS[config.task](config, context)

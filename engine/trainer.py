@@ -228,6 +228,9 @@ class Trainer:
                 if self.step >= self.total_steps:
                     break
         progress.close()
+        counts = getattr(self.task, "training_counts", None)
+        if counts:
+            self.log.info("training input: %s", dict(counts))
         if self.context.is_distributed:
             identical = replicas_identical(self.model)
             self.log.info("weights identical on %d ranks: %s", self.context.world_size, identical)

@@ -85,3 +85,32 @@ def tiny_mbart_dir(tmp_path_factory) -> Path:
     )
     MBartForConditionalGeneration(config).save_pretrained(str(directory))
     return directory
+
+
+def tiny_s2g_config(data_root: Path, model_dir: Path, **sections) -> dict:
+    """A config dict for a fast S2G run on toy videos rendered into ``data_root`` on first use."""
+    config = {
+        "task": "s2g",
+        "data": {
+            **{split: str(data_root / f"toy.{split}") for split in ("train", "dev", "test")},
+            "src_lang": "en_XX",
+            "tgt_lang": "en_XX",
+            "synthetic": {"num_train": 48, "num_dev": 12, "num_test": 12, "seed": 5, "render_size": 32},
+            "video": {"root": str(data_root), "format": "file", "path": "{name}.mp4", "img_size": 32},
+        },
+        "recognition": {"use_block": 1, "freeze_block": 0, "hidden_dim": 32, "ff_dim": 64, "beam_size": 3},
+        "training": {
+            "model_dir": str(model_dir),
+            "batch_size": 8,
+            "epochs": 2,
+            "learning_rate": 3e-3,
+            "warmup_steps": 2,
+            "validate_every": 1,
+            "validate_unit": "epochs",
+            "log_every": 2,
+            "keep_last": 3,
+        },
+    }
+    for section, values in sections.items():
+        config[section] = {**config.get(section, {}), **values}
+    return config

@@ -5,7 +5,15 @@ import pytest
 import torch
 from PIL import Image
 
-from dataset.video_reader import VideoError, read_frame_folder, read_video_file, read_zip_folder, write_video_file
+from dataset.toy_sign_video import write_frame_folder
+from dataset.video_reader import (
+    VideoError,
+    VideoSource,
+    read_frame_folder,
+    read_video_file,
+    read_zip_folder,
+    write_video_file,
+)
 
 
 @pytest.fixture()
@@ -14,14 +22,8 @@ def frames() -> torch.Tensor:
     return torch.randint(0, 256, (7, 24, 32, 3), generator=generator, dtype=torch.uint8)
 
 
-def write_folder(frames: torch.Tensor, folder) -> None:
-    folder.mkdir(parents=True)
-    for index, frame in enumerate(frames.numpy()):
-        Image.fromarray(frame).save(folder / f"images{index:04d}.png")
-
-
 def test_three_layouts_give_the_same_frames(tmp_path, frames):
-    write_folder(frames, tmp_path / "dev" / "sample-1")
+    write_frame_folder(frames, tmp_path / "dev" / "sample-1")
     with zipfile.ZipFile(tmp_path / "frames.zip", "w") as archive:
         for path in sorted((tmp_path / "dev" / "sample-1").iterdir()):
             archive.write(path, f"dev/sample-1/{path.name}")
@@ -61,3 +63,25 @@ def test_frames_of_differing_size_are_an_error(tmp_path):
     (folder / "c.png").unlink()
     with pytest.raises(VideoError, match="frames of differing size"):
         read_frame_folder(folder)
+
+
+def test_video_source_reads_selected_frames_in_each_layout(tmp_path, frames):
+    write_frame_folder(frames, tmp_path / "frames" / "dev" / "sample-1")
+    with zipfile.ZipFile(tmp_path / "frames.zip", "w") as archive:
+        for path in sorted((tmp_path / "frames" / "dev" / "sample-1").iterdir()):
+            archive.write(path, f"dev/sample-1/{path.name}")
+    (tmp_path / "videos").mkdir()
+    write_video_file(frames, tmp_path / "videos" / "sample-1.mp4")
+    sources = [
+        VideoSource(tmp_path / "frames", "frames", "{split}/{name}"),
+        VideoSource(tmp_path / "frames.zip", "zip", "{split}/{name}"),
+        VideoSource(tmp_path / "videos", "file", "{name}.mp4"),
+    ]
+    picked = []
+    for source in sources:
+        location = source.location("dev", "sample-1")
+        assert source.missing([location, source.location("dev", "absent")]) == [source.location("dev", "absent")]
+        picked.append(source.read(location, select=lambda n: [0, n - 1, n - 1]))
+    assert picked[0].shape == (3, 24, 32, 3)
+    assert torch.equal(picked[0], frames[[0, 6, 6]]) and torch.equal(picked[1], picked[0])
+    assert (picked[2].int() - picked[0].int()).abs().max() <= 1

@@ -1,0 +1,91 @@
+"""End-to-end Sign2Gloss runs of training.py and prediction.py on toy videos: report, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+import yaml
+
+import prediction
+import training
+from dataset.video_reader import VideoSource
+from engine.checkpoint import step_checkpoints
+from engine.config import load_config
+from engine.data_preparation import ensure_synthetic_videos
+from tests.conftest import tiny_s2g_config, write_config
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny S2G model trained for 2 epochs on 48 toy videos, one of them corrupt."""
+    root = tmp_path_factory.mktemp("s2g")
+    config = tiny_s2g_config(root / "data", root / "model")
+    path = write_config(root / "run.yaml", config)
+    config = load_config(path)
+    ensure_synthetic_videos(config, VideoSource(root / "data", "file", "{name}.mp4"))
+    (root / "data" / "train" / "toy-00003.mp4").write_bytes(b"corrupted")
+    assert training.main(["--config", str(path)]) == 0
+    return path, root
+
+
+def test_run_writes_wer_report_with_counts_and_per_sample_glosses(trained):
+    _, root = trained
+    model_dir = root / "model"
+    assert (model_dir / "best.ckpt").is_file() and len(step_checkpoints(model_dir)) == 2
+    report = json.loads((model_dir / "predictions" / "report.json").read_text())
+    assert set(report["test"]["metrics"]) == {"wer", "sub", "del", "ins"}
+    counts = report["test"]["counts"]
+    assert counts["samples"] == 12 and counts["reference glosses"] > 12
+    metrics = report["test"]["metrics"]
+    assert metrics["wer"] == pytest.approx(metrics["sub"] + metrics["del"] + metrics["ins"])
+    rows = (model_dir / "predictions" / "test.hyp.tsv").read_text().splitlines()
+    assert rows[0] == "name\thypothesis\treference" and len(rows) == 13
+    assert rows[1].split("\t")[2].isupper()  # reference glosses
+    log = (model_dir / "train.log").read_text()
+    assert "train: skipped train/toy-00003" in log and "not a readable video" in log
+    assert "'unreadable videos skipped': 2" in log  # once per epoch
+
+
+def test_resume_equals_uninterrupted_training(trained, tmp_path):
+    config_path, root = trained
+    interrupted = tmp_path / "model"
+    shutil.copytree(root / "model", interrupted)
+    first, last = step_checkpoints(interrupted)
+    last.unlink()
+    config = yaml.safe_load(config_path.read_text())
+    config["training"]["model_dir"] = str(interrupted)
+    assert training.main(["--config", str(write_config(tmp_path / "resume.yaml", config)), "--resume", str(first)]) == 0
+    expected = torch.load(root / "model" / last.name, weights_only=False)
+    got = torch.load(interrupted / last.name, weights_only=False)
+    for key, tensor in expected["model"].items():
+        assert torch.equal(got["model"][key], tensor), key
+
+
+def test_prediction_names_an_unreadable_test_video(trained, tmp_path, capsys):
+    config_path, root = trained
+    videos = tmp_path / "videos"
+    shutil.copytree(root / "data", videos)
+    (videos / "test" / "toy-00002.mp4").write_bytes(b"corrupted")
+    args = ["--config", str(config_path), "--splits", "test", "-o", f"data.video.root={videos}"]
+    assert prediction.main(args) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, errors
+    assert "test sample test/toy-00002" in errors[0] and "toy-00002.mp4: not a readable video" in errors[0]
+    (videos / "test" / "toy-00005.mp4").unlink()
+    assert prediction.main(args) == 2
+    err = capsys.readouterr().err
+    assert "1 test video(s) not found" in err and "test/toy-00005.mp4" in err
+
+
+def test_s2g_checkpoint_does_not_load_into_another_vocabulary(trained, tmp_path, capsys):
+    config_path, _root = trained
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("BOOK\nCAR\n")
+    args = ["--config", str(config_path), "--splits", "dev", "-o", f"tokenizer.gloss_vocab={vocab}"]
+    assert prediction.main(args) == 2
+    assert "does not match this config" in capsys.readouterr().err
