@@ -33,6 +33,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def load_matching_model(task, state: dict, ckpt: str | Path, model: nn.Module | None = None) -> nn.Module:
+    """``task``'s model (built unless given) with the weights of checkpoint ``state``, after checking it fits."""
+    expected = task.checkpoint_metadata()
+    if state.get("metadata") != expected:
+        differing = sorted(k for k in expected if state.get("metadata", {}).get(k) != expected[k])
+        raise ToolkitError(
+            f"{ckpt}: checkpoint does not match this config's task/vocabularies (differs in {differing})"
+        )
+    model = model or task.build_model()
+    load_model_weights(model, state, ckpt)
+    return model
+
+
 def predict(
     config: Config,
     context: DistributedContext,
@@ -47,15 +60,7 @@ def predict(
     if task is None:
         task = build_task(config, context)
         task.prepare(create=False)
-    expected = task.checkpoint_metadata()
-    if state.get("metadata") != expected:
-        differing = sorted(k for k in expected if state.get("metadata", {}).get(k) != expected[k])
-        raise ToolkitError(
-            f"{ckpt}: checkpoint does not match this config's task/vocabularies (differs in {differing})"
-        )
-    model = model or task.build_model()
-    load_model_weights(model, state, ckpt)
-    model.to(context.device)
+    model = load_matching_model(task, state, ckpt, model).to(context.device)
     results = [task.evaluate(model, split) for split in splits]
     if context.is_main:
         output_dir = Path(output_dir or Path(config.training.model_dir) / "predictions")
