@@ -69,6 +69,7 @@ class RecognitionConfig:
     s3d_weights: str | None = _input_path(default=None)
     use_block: int = 4
     freeze_block: int = 1
+    bn_momentum: float = 0.001
     hidden_dim: int = 512
     ff_dim: int = 2048
     dropout: float = 0.1

@@ -102,7 +102,7 @@ class SignToGlossTask:
     # ----- model ---------------------------------------------------------------------------
     def build_model(self) -> SignToGloss:
         cfg = self.config.recognition
-        backbone = S3DBackbone(cfg.use_block, cfg.freeze_block)
+        backbone = S3DBackbone(cfg.use_block, cfg.freeze_block, cfg.bn_momentum)
         if cfg.s3d_weights:
             load_kinetics_weights(backbone, cfg.s3d_weights)
         head = VisualHead(BLOCK_CHANNELS[cfg.use_block], len(self.vocab), cfg.hidden_dim, cfg.ff_dim, cfg.dropout)

@@ -99,10 +99,12 @@ class S3DBackbone(nn.Module):
     """S3D blocks 1..``use_block``; blocks 1..``freeze_block`` are frozen and kept in eval mode.
 
     ``forward`` takes videos ``B×3×T×H×W`` with valid frame counts and returns spatially averaged
-    features ``B×T'×C`` and their valid lengths (T' = ceil(T / time stride)).
+    features ``B×T'×C`` and their valid lengths (T' = ceil(T / time stride)). ``bn_momentum``
+    defaults to torchvision's 0.001, right for fine-tuning Kinetics statistics; training from a
+    random start needs a faster one (e.g. 0.1) for the running statistics to catch up.
     """
 
-    def __init__(self, use_block: int = 4, freeze_block: int = 0) -> None:
+    def __init__(self, use_block: int = 4, freeze_block: int = 0, bn_momentum: float = 1e-3) -> None:
         super().__init__()
         if use_block not in BLOCK_END or not 0 <= freeze_block <= use_block:
             raise BackboneError(
@@ -110,6 +112,9 @@ class S3DBackbone(nn.Module):
             )
         self.use_block, self.freeze_block = use_block, freeze_block
         self.features = nn.Sequential(*s3d_layers(BLOCK_END[use_block]))
+        for module in self.features.modules():
+            if isinstance(module, nn.BatchNorm3d):
+                module.momentum = bn_momentum
         self.out_channels = BLOCK_CHANNELS[use_block]
         self.time_stride = BLOCK_TIME_STRIDE[use_block]
         for parameter in self.frozen_layers().parameters():

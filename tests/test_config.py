@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from engine.config import ConfigError, load_config
-from tests.conftest import ROOT, tiny_config, write_config
+from tests.conftest import ROOT, tiny_config, tiny_s2g_config, write_config
 
 
 @pytest.fixture()
@@ -71,3 +71,30 @@ def test_shipped_configs_parse(name):
         load_config(ROOT / "experiments" / "configs" / name)
     except ConfigError as error:
         assert "annotation file not found" in str(error) or "file or directory not found" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"data": {"video": None}}, "task s2g needs a 'data.video' section"),
+        ({"recognition": {"use_block": 2, "freeze_block": 3}}, "freeze_block (3) is above recognition.use_block (2)"),
+        ({"recognition": {"use_block": 6}}, "recognition.use_block: 6 is not one of"),
+        ({"data": {"video": {"root": "v", "format": "zip"}}}, "the toy videos are written as 'frames' or 'file'"),
+        ({"data": {"video": {"root": "v", "temporal_rescale": [1.5, 0.5]}}}, "data.video.temporal_rescale: expected"),
+        ({"data": {"video": {"root": "v", "format": "avi"}}}, "data.video.format: 'avi' is not one of"),
+    ],
+)
+def test_s2g_settings_are_checked(tmp_path, change, message):
+    config = tiny_s2g_config(tmp_path / "data", tmp_path / "model")
+    for section, values in change.items():
+        config[section] = {**config[section], **values}
+    with pytest.raises(ConfigError) as error:
+        load_config(write_config(tmp_path / "s2g.yaml", config))
+    assert message in str(error.value)
+
+
+def test_real_s2g_data_needs_its_video_root(tmp_path, toy_data):
+    config = tiny_s2g_config(tmp_path / "data", tmp_path / "model")
+    config["data"] = {**config["data"], **toy_data, "synthetic": None}
+    with pytest.raises(ConfigError, match=r"data.video.root: not found: .*data"):
+        load_config(write_config(tmp_path / "s2g.yaml", config))
