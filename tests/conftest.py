@@ -98,7 +98,14 @@ def tiny_s2g_config(data_root: Path, model_dir: Path, **sections) -> dict:
             "synthetic": {"num_train": 48, "num_dev": 12, "num_test": 12, "seed": 5, "render_size": 32},
             "video": {"root": str(data_root), "format": "file", "path": "{name}.mp4", "img_size": 32},
         },
-        "recognition": {"use_block": 1, "freeze_block": 0, "bn_momentum": 0.1, "hidden_dim": 32, "ff_dim": 64, "beam_size": 3},
+        "recognition": {
+            "use_block": 1,
+            "freeze_block": 0,
+            "bn_momentum": 0.1,
+            "hidden_dim": 32,
+            "ff_dim": 64,
+            "beam_size": 3,
+        },
         "training": {
             "model_dir": str(model_dir),
             "batch_size": 8,

@@ -1,0 +1,78 @@
+"""Sign2Text: the recognition network's gloss features -> VL mapper -> mBART translator.
+
+The VL mapper (Linear 512->d_model, ReLU, Linear d_model->d_model) turns gloss features into the
+translator's input embeddings. As in Gloss2Text, the encoder input ends with ``</s>`` and the
+source language code: their embeddings come from the Gloss2Text gloss embedding (scaled like
+mBART's), so a Sign2Text model starts from a Gloss2Text checkpoint's view of sequence ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from engine.config import GenerationConfig
+from modelling.recognition import RecognitionOutput, SignToGloss
+from modelling.translation import TextTranslator
+from modelling.visual_head import valid_mask
+
+
+class VLMapper(nn.Module):
+    """Gloss features (B×T×in_dim) -> translator input embeddings (B×T×d_model)."""
+
+    def __init__(self, in_dim: int, d_model: int) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(nn.Linear(in_dim, d_model), nn.ReLU(), nn.Linear(d_model, d_model))
+
+    def forward(self, gloss_features: torch.Tensor) -> torch.Tensor:
+        return self.layers(gloss_features)
+
+
+@dataclass
+class SignToTextOutput:
+    """The recognition branch's output and the translation loss (None when no labels were given)."""
+
+    recognition: RecognitionOutput
+    translation_loss: torch.Tensor | None
+
+
+class SignToText(nn.Module):
+    """Recognition network + VL mapper + translator, with ``</s>`` and language-code embeddings appended."""
+
+    def __init__(self, recognition: SignToGloss, translator: TextTranslator, eos_id: int = 2, lang_id: int = 3) -> None:
+        super().__init__()
+        self.recognition = recognition
+        self.mapper = VLMapper(recognition.head.classifier.in_features, translator.d_model)
+        self.gloss_embedding = nn.Embedding(lang_id + 1, translator.d_model)  # rows eos_id and lang_id are used
+        self.translator = translator
+        self.eos_id, self.lang_id = eos_id, lang_id
+
+    def encoder_inputs(self, recognition: RecognitionOutput) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mapped features with ``</s> lang`` after each sample's valid frames, and the attention mask."""
+        mapped = self.mapper(recognition.gloss_features)
+        batch, frames, _ = mapped.shape
+        lengths = recognition.lengths.to(mapped.device)
+        ends = self.gloss_embedding(torch.tensor([self.eos_id, self.lang_id], device=mapped.device))
+        ends = ends * self.translator.embed_scale
+        embeds = torch.cat([mapped, mapped.new_zeros(batch, 2, mapped.shape[2])], dim=1)
+        rows = torch.arange(batch, device=mapped.device)
+        embeds = embeds * valid_mask(lengths, frames + 2)[..., None]
+        embeds[rows, lengths] = ends[0]
+        embeds[rows, lengths + 1] = ends[1]
+        return embeds, valid_mask(lengths + 2, frames + 2).long()
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor | None) -> SignToTextOutput:
+        recognition = self.recognition(inputs, lengths)
+        if labels is None:
+            return SignToTextOutput(recognition, None)
+        embeds, mask = self.encoder_inputs(recognition)
+        return SignToTextOutput(recognition, self.translator(embeds, mask, labels))
+
+    @torch.no_grad()
+    def generate(self, inputs: torch.Tensor, lengths: torch.Tensor, config: GenerationConfig) -> tuple:
+        """Beam-search token ids and the recognition output, for one batch."""
+        recognition = self.recognition(inputs, lengths)
+        embeds, mask = self.encoder_inputs(recognition)
+        return self.translator.generate(embeds, mask, config), recognition

@@ -1,0 +1,64 @@
+import torch
+from transformers import MBartConfig, MBartForConditionalGeneration
+
+from engine.config import GenerationConfig
+from modelling.recognition import SignToGloss
+from modelling.sign_to_text import SignToText, VLMapper
+from modelling.translation import TextTranslator
+from modelling.visual_head import VisualHead
+
+
+def tiny_model() -> SignToText:
+    torch.manual_seed(0)
+    config = MBartConfig(
+        vocab_size=40,
+        d_model=16,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        max_position_embeddings=64,
+        pad_token_id=1,
+        eos_token_id=2,
+        bos_token_id=0,
+        dropout=0.0,
+    )
+    translator = TextTranslator(MBartForConditionalGeneration(config), tgt_lang_id=5, label_smoothing=0.0)
+    return SignToText(SignToGloss(VisualHead(24, 10, hidden_dim=12, ff_dim=20, dropout=0.0)), translator).eval()
+
+
+def test_mapper_maps_gloss_features_to_the_translator_width():
+    assert VLMapper(12, 16)(torch.randn(3, 7, 12)).shape == (3, 7, 16)
+
+
+def test_encoder_inputs_end_with_eos_and_language_embeddings_after_valid_frames():
+    model = tiny_model()
+    recognition = model.recognition(torch.randn(2, 6, 24), torch.tensor([6, 3]))
+    embeds, mask = model.encoder_inputs(recognition)
+    assert embeds.shape == (2, 8, 16) and mask.tolist() == [[1] * 8, [1] * 5 + [0] * 3]
+    ends = model.gloss_embedding.weight[[2, 3]] * model.translator.embed_scale
+    assert torch.allclose(embeds[1, 3:5], ends) and torch.allclose(embeds[0, 6:8], ends)
+    assert embeds[1, 5:].abs().sum() == 0
+
+
+def test_padding_does_not_change_a_samples_loss():
+    model = tiny_model()
+    features, labels = torch.randn(1, 5, 24), torch.tensor([[7, 8, 9, 2, 5]])
+    alone = model(features, torch.tensor([5]), labels).translation_loss
+    padded = torch.cat([features, torch.randn(1, 3, 24)], dim=1)
+    together = model(padded, torch.tensor([5]), labels).translation_loss
+    torch.testing.assert_close(alone, together)
+
+
+def test_forward_backward_reaches_every_trainable_part():
+    model = tiny_model().train()
+    output = model(torch.randn(2, 6, 24), torch.tensor([6, 4]), torch.tensor([[7, 8, 2, 5], [9, 2, 5, 1]]))
+    assert output.recognition.log_probs.shape == (2, 6, 10)
+    (output.translation_loss + output.recognition.log_probs.mean()).backward()
+    for name in ("recognition.head.projection.weight", "mapper.layers.0.weight", "gloss_embedding.weight"):
+        assert model.get_parameter(name).grad.abs().sum() > 0, name
+    assert model.translator.mbart.get_encoder().layers[0].fc1.weight.grad.abs().sum() > 0
+    ids, recognition = model.eval().generate(torch.randn(2, 6, 24), torch.tensor([6, 4]), GenerationConfig(2, 1.0, 6))
+    assert ids[:, 0].tolist() == [5, 5] and recognition.lengths.tolist() == [6, 4]
