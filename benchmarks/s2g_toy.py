@@ -11,18 +11,9 @@ Target on the 2-core CPU: test WER <= 5%.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
-import time
-from pathlib import Path
 
-import torch
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import training  # noqa: E402
+from training_run import ROOT, train_and_report
 
 CONFIG = ROOT / "experiments" / "configs" / "synthetic_s2g.yaml"
 
@@ -32,25 +23,7 @@ def main() -> int:
     parser.add_argument("--model-dir", default=str(ROOT / "runs" / "benchmark_toy_s2g"))
     parser.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
-    if Path(args.model_dir).exists():
-        print(f"{args.model_dir} exists: remove it or pass --model-dir", file=sys.stderr)
-        return 2
-    overrides = [f"training.model_dir={args.model_dir}", *args.override]
-    started = time.perf_counter()
-    status = training.main(["--config", str(CONFIG)] + [item for o in overrides for item in ("-o", o)])
-    wall = time.perf_counter() - started
-    if status:
-        return status
-    report = json.loads((Path(args.model_dir) / "predictions" / "report.json").read_text())
-    print(
-        f"\nS2G toy videos | {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-        f"torch {torch.__version__} | overrides: {args.override}"
-    )
-    print(f"{'split':8}" + "".join(f"{m:>10}" for m in report["dev"]["metrics"]))
-    for split in ("dev", "test"):
-        print(f"{split:8}" + "".join(f"{v:10.2f}" for v in report[split]["metrics"].values()))
-    print(f"wall time (video rendering on first use + training + validation + final evaluation): {wall / 60:.1f} min")
-    return 0
+    return train_and_report(CONFIG, args.model_dir, args.override, "S2G toy videos")
 
 
 if __name__ == "__main__":
