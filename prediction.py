@@ -1,7 +1,9 @@
 """Evaluate a checkpoint: ``prediction.py --config CONFIG.yaml [--ckpt PATH] [--splits dev test]``.
 
 Writes ``<split>.hyp.tsv`` (name, hypothesis, reference) and ``report.json`` into the output
-directory (default ``<model_dir>/predictions``) and prints the score table.
+directory (default ``<model_dir>/predictions``) and prints the score table. For Sign2Text with
+both ``s2t.s2g_checkpoint`` and ``s2t.g2t_checkpoint`` set, the cascade S2G -> G2T is scored too
+(rows ``<split>-cascade``).
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ def predict(
         task.prepare(create=False)
     model = load_matching_model(task, state, ckpt, model).to(context.device)
     results = [task.evaluate(model, split) for split in splits]
+    if config.task == "s2t" and config.s2t.s2g_checkpoint and config.s2t.g2t_checkpoint:
+        results += [task.evaluate_cascade(split) for split in splits]  # the comparison row
     if context.is_main:
         output_dir = Path(output_dir or Path(config.training.model_dir) / "predictions")
         output_dir.mkdir(parents=True, exist_ok=True)

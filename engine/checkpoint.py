@@ -76,3 +76,28 @@ def load_model_weights(model: torch.nn.Module, state: dict[str, Any], source: st
     except RuntimeError as error:
         first_lines = "; ".join(str(error).splitlines()[:3])
         raise CheckpointError(f"{source}: does not fit this model's configuration: {first_lines}") from error
+
+
+def load_submodule(module: torch.nn.Module, state: dict[str, Any], prefix: str, source: str | Path) -> None:
+    """Load the weights under ``prefix`` (e.g. ``head.``) of checkpoint ``state`` into ``module``."""
+    weights = {key[len(prefix) :]: value for key, value in state["model"].items() if key.startswith(prefix)}
+    try:
+        module.load_state_dict(weights)
+    except RuntimeError as error:
+        first_lines = "; ".join(str(error).splitlines()[:3])
+        raise CheckpointError(f"{source}: its '{prefix}' weights do not fit this model: {first_lines}") from error
+
+
+def check_checkpoint_task(state: dict[str, Any], task: str, glosses: list[str], source: str | Path) -> None:
+    """The checkpoint must come from ``task`` and use exactly the gloss vocabulary ``glosses``."""
+    metadata = state.get("metadata", {})
+    if metadata.get("task") != task:
+        raise CheckpointError(f"{source}: not a {task} checkpoint (task {metadata.get('task')!r})")
+    theirs = metadata.get("glosses", [])
+    if theirs != glosses:
+        differing = next((i for i, (a, b) in enumerate(zip(theirs, glosses, strict=False)) if a != b), None)
+        where = f"first difference at entry {differing}" if differing is not None else "one is a prefix of the other"
+        raise CheckpointError(
+            f"{source}: its gloss vocabulary ({len(theirs)} glosses) differs from this config's "
+            f"tokenizer.gloss_vocab ({len(glosses)} glosses; {where})"
+        )

@@ -17,7 +17,7 @@ import yaml
 
 from engine.errors import ToolkitError
 
-TASKS = ("g2t", "s2g")
+TASKS = ("g2t", "s2g", "s2t")
 
 
 class ConfigError(ToolkitError):
@@ -79,6 +79,20 @@ class RecognitionConfig:
 
 
 @dataclass
+class SignToTextConfig:
+    """How Sign2Text starts (the best S2G and G2T checkpoints), its input and its loss weights.
+
+    ``features`` is the directory of ``<split>.pt`` stores written by extract_feature.py.
+    """
+
+    s2g_checkpoint: str | None = _input_path(default=None)
+    g2t_checkpoint: str | None = _input_path(default=None)
+    features: str | None = None
+    recognition_weight: float = 1.0
+    translation_weight: float = 1.0
+
+
+@dataclass
 class DataConfig:
     """Where the annotations are and how their text is prepared."""
 
@@ -105,6 +119,7 @@ class TokenizerConfig:
     """Gloss vocabulary and text tokenizer sources; unset means build from the train split."""
 
     gloss_vocab: str | None = _input_path(default=None)
+    text_tokenizer: str | None = _input_path(default=None)
     text_vocab_size: int = 3000
     text_model_type: str = "unigram"
 
@@ -173,6 +188,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     recognition: RecognitionConfig = field(default_factory=RecognitionConfig)
+    s2t: SignToTextConfig = field(default_factory=SignToTextConfig)
 
 
 _CHOICES = {
@@ -276,6 +292,13 @@ def _check_task_inputs(config: Config, source: str) -> None:
     video, recognition = config.data.video, config.recognition
     if config.task == "s2g" and video is None:
         raise ConfigError(f"{source}: task s2g needs a 'data.video' section (root, format, ...)")
+    if config.task == "s2t":
+        if config.s2t.features is None:
+            raise ConfigError(f"{source}: task s2t needs s2t.features (the directory extract_feature.py wrote)")
+        if config.tokenizer.gloss_vocab is None:
+            raise ConfigError(f"{source}: task s2t needs tokenizer.gloss_vocab (the G2T/S2G run's gloss_vocab.txt)")
+        if config.tokenizer.text_tokenizer is None and config.model.pretrained is None:
+            raise ConfigError(f"{source}: task s2t needs tokenizer.text_tokenizer or model.pretrained")
     if recognition.freeze_block > recognition.use_block:
         raise ConfigError(
             f"{source}: recognition.freeze_block ({recognition.freeze_block}) "

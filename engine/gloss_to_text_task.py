@@ -32,6 +32,11 @@ from modelling.translation import GlossToText, TextTranslator, build_mbart
 TEXT_TOKENIZER_DIR = "text_tokenizer"
 
 
+def text_tokenizer_dir(config: Config) -> str | None:
+    """The configured text tokenizer: its own directory, else the pretrained mBART's; None: train one."""
+    return config.tokenizer.text_tokenizer or config.model.pretrained
+
+
 class GlossToTextTask:
     """Everything the trainer and prediction need to know about Gloss2Text."""
 
@@ -57,14 +62,14 @@ class GlossToTextTask:
         self.tokenizer = load_text_tokenizer(self._tokenizer_dir(), data.src_lang, data.tgt_lang)
 
     def _tokenizer_dir(self) -> Path:
-        return Path(self.config.model.pretrained or self.model_dir / TEXT_TOKENIZER_DIR)
+        return Path(text_tokenizer_dir(self.config) or self.model_dir / TEXT_TOKENIZER_DIR)
 
     def _build_vocabularies(self) -> None:
         data, tok = self.config.data, self.config.tokenizer
         train = read_split(self.config, "train")
         ensure_gloss_vocabulary(self.config, self.model_dir, train)
         tokenizer_dir = self.model_dir / TEXT_TOKENIZER_DIR
-        if self.config.model.pretrained is None and not tokenizer_dir.is_dir():
+        if text_tokenizer_dir(self.config) is None and not tokenizer_dir.is_dir():
             texts = [s.text for s in train.samples]
             train_text_tokenizer(
                 texts, tokenizer_dir, tok.text_vocab_size, tok.text_model_type, data.src_lang, data.tgt_lang

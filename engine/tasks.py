@@ -6,9 +6,11 @@ from engine.config import Config
 from engine.distributed import DistributedContext
 from engine.gloss_to_text_task import GlossToTextTask
 from engine.sign_to_gloss_task import SignToGlossTask
+from engine.sign_to_text_task import SignToTextTask
 
-TASKS = {"g2t": GlossToTextTask, "s2g": SignToGlossTask}
+TASKS = {"g2t": GlossToTextTask, "s2g": SignToGlossTask, "s2t": SignToTextTask}
+Task = GlossToTextTask | SignToGlossTask | SignToTextTask
 
 
-def build_task(config: Config, context: DistributedContext) -> GlossToTextTask | SignToGlossTask:
+def build_task(config: Config, context: DistributedContext) -> Task:
     return TASKS[config.task](config, context)

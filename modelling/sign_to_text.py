@@ -1,4 +1,4 @@
-"""Sign2Text: the recognition network's gloss features -> VL mapper -> mBART translator.
+"""Sign2Text: the recognition network's gloss features -> VL mapper -> mBART translator; and the cascade.
 
 The VL mapper (Linear 512->d_model, ReLU, Linear d_model->d_model) turns gloss features into the
 translator's input embeddings. As in Gloss2Text, the encoder input ends with ``</s>`` and the
@@ -13,9 +13,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from dataset.gloss_text import pad
 from engine.config import GenerationConfig
+from modelling.ctc_decoding import CTCBeamSearch
 from modelling.recognition import RecognitionOutput, SignToGloss
-from modelling.translation import TextTranslator
+from modelling.translation import GlossToText, TextTranslator
 from modelling.visual_head import valid_mask
 
 
@@ -76,3 +78,23 @@ class SignToText(nn.Module):
         recognition = self.recognition(inputs, lengths)
         embeds, mask = self.encoder_inputs(recognition)
         return self.translator.generate(embeds, mask, config), recognition
+
+
+class Cascade(nn.Module):
+    """Sign2Gloss2Text: recognise glosses by CTC beam search, then translate them with a G2T model."""
+
+    def __init__(self, recognition: SignToGloss, translator: GlossToText, beam_size: int, pad_id: int = 0) -> None:
+        super().__init__()
+        self.recognition, self.translator = recognition, translator
+        self.decoder = CTCBeamSearch(beam_size)
+        self.pad_id = pad_id
+
+    @torch.no_grad()
+    def generate(
+        self, inputs: torch.Tensor, lengths: torch.Tensor, config: GenerationConfig, eos_id: int = 2, lang_id: int = 3
+    ) -> tuple[torch.Tensor, list[list[int]]]:
+        """Token ids of the translations and the recognised gloss ids of one batch."""
+        recognition = self.recognition(inputs, lengths)
+        glosses = self.decoder.decode(recognition.log_probs, recognition.lengths)
+        gloss_ids = pad([[*g, eos_id, lang_id] for g in glosses], self.pad_id).to(inputs.device)
+        return self.translator.generate(gloss_ids, (gloss_ids != self.pad_id).long(), config), glosses

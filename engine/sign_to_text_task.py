@@ -1,0 +1,210 @@
+"""The Sign2Text task: extracted S3D features -> visual head -> VL mapper -> mBART, with CTC beside it.
+
+The model starts from the best S2G checkpoint (visual head) and the best G2T checkpoint (translator
+and the ``</s>``/language embeddings); the loss is ``recognition_weight * CTC +
+translation_weight * CE``. Evaluation reports BLEU-1..4 and ROUGE-L of the translations and the
+WER of the recognition branch (CTC beam search).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from dataset.annotations import normalise_text
+from dataset.feature_store import load_store
+from dataset.gloss_text import EncodedSplit, encode_samples
+from dataset.sign_text import FeatureTextCollator, FeatureTextExample, attach_features
+from engine.checkpoint import check_checkpoint_task, load_checkpoint, load_model_weights, load_submodule
+from engine.config import Config
+from engine.data_preparation import read_split
+from engine.distributed import DistributedContext
+from engine.gloss_to_text_task import text_tokenizer_dir
+from engine.inference import sharded_inference
+from engine.run_logging import get_logger
+from evaluation.recognition_metrics import corpus_wer
+from evaluation.report import EvaluationResult
+from evaluation.translation_metrics import CONVENTION, translation_scores
+from modelling.ctc_decoding import CTCBeamSearch
+from modelling.recognition import SignToGloss, ctc_loss
+from modelling.s3d import BLOCK_CHANNELS
+from modelling.sign_to_text import Cascade, SignToText
+from modelling.tokenizers import GlossVocabulary, load_text_tokenizer
+from modelling.translation import GlossToText, TextTranslator, build_mbart
+from modelling.visual_head import VisualHead
+
+
+class SignToTextTask:
+    """Everything the trainer and prediction need to know about Sign2Text."""
+
+    metric = "bleu4"
+    higher_is_better = True
+
+    def __init__(self, config: Config, context: DistributedContext) -> None:
+        self.config, self.context = config, context
+        self.model_dir = Path(config.training.model_dir)
+        self.vocab: GlossVocabulary | None = None
+        self.tokenizer = None
+        self._splits: dict[str, EncodedSplit] = {}
+        self.new_run = False
+
+    # ----- preparation -------------------------------------------------------------------
+    def prepare(self, create: bool) -> None:
+        """Load the gloss vocabulary and text tokenizer the S2G and G2T runs used.
+
+        ``create`` (a new training run) also makes :meth:`build_model` start from the S2G and G2T
+        checkpoints; otherwise the model's weights come from an S2T checkpoint.
+        """
+        self.new_run = create
+        data = self.config.data
+        self.vocab = GlossVocabulary.load(self.config.tokenizer.gloss_vocab, data.src_lang)
+        self.tokenizer = load_text_tokenizer(text_tokenizer_dir(self.config), data.src_lang, data.tgt_lang)
+
+    # ----- data ----------------------------------------------------------------------------
+    def split(self, split: str) -> EncodedSplit:
+        """Examples of ``split`` with their features (cached); samples without features are counted."""
+        if split not in self._splits:
+            data = self.config.data
+            prepared = read_split(self.config, split)
+            encoded = encode_samples(
+                prepared.samples,
+                self.vocab,
+                self.tokenizer,
+                data.max_gloss_length,
+                data.max_text_length,
+                drop_too_long=split == "train",
+            )
+            store = load_store(self.config.s2t.features, split)
+            glosses = {s.name: s.gloss for s in prepared.samples}
+            encoded = attach_features(encoded, glosses, store["features"], split, skip_missing=split == "train")
+            if encoded.counts["samples without features"]:
+                get_logger().warning(
+                    "%s: skipped %d sample(s) without features", split, encoded.counts["samples without features"]
+                )
+            encoded.counts = Counter({"samples": len(encoded.examples)}) + prepared.skipped + encoded.counts
+            self._splits[split] = encoded
+        return self._splits[split]
+
+    def dataset(self, split: str) -> list[FeatureTextExample]:
+        return self.split(split).examples
+
+    def collator(self) -> FeatureTextCollator:
+        return FeatureTextCollator(self.tokenizer.pad_token_id)
+
+    @staticmethod
+    def example_length(example: FeatureTextExample) -> int:
+        return len(example.features)
+
+    # ----- model ---------------------------------------------------------------------------
+    def build_model(self) -> SignToText:
+        """The S2T network; in a new run initialised from the configured S2G and G2T checkpoints."""
+        model = SignToText(SignToGloss(self._visual_head()), self._translator(), self.vocab.eos_id, self.vocab.lang_id)
+        if self.new_run:
+            self._initialise(model)
+        return model
+
+    def _visual_head(self) -> VisualHead:
+        cfg = self.config.recognition
+        return VisualHead(BLOCK_CHANNELS[cfg.use_block], len(self.vocab), cfg.hidden_dim, cfg.ff_dim, cfg.dropout)
+
+    def _translator(self) -> TextTranslator:
+        tokenizer = self.tokenizer
+        mbart = build_mbart(
+            self.config.model, len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.bos_token_id
+        )
+        tgt_lang_id = tokenizer.convert_tokens_to_ids(self.config.data.tgt_lang)
+        return TextTranslator(mbart, tgt_lang_id, self.config.model.label_smoothing)
+
+    def _initialise(self, model: SignToText) -> None:
+        s2t = self.config.s2t
+        if s2t.s2g_checkpoint:
+            state = load_checkpoint(s2t.s2g_checkpoint)
+            check_checkpoint_task(state, "s2g", self.vocab.glosses, s2t.s2g_checkpoint)
+            load_submodule(model.recognition.head, state, "head.", s2t.s2g_checkpoint)
+            get_logger().info("visual head initialised from %s", s2t.s2g_checkpoint)
+        if s2t.g2t_checkpoint:
+            state = load_checkpoint(s2t.g2t_checkpoint)
+            check_checkpoint_task(state, "g2t", self.vocab.glosses, s2t.g2t_checkpoint)
+            load_submodule(model.translator, state, "translator.", s2t.g2t_checkpoint)
+            with torch.no_grad():
+                model.gloss_embedding.weight.copy_(state["model"]["gloss_embedding.weight"][: model.lang_id + 1])
+            get_logger().info("translator and </s>/language embeddings initialised from %s", s2t.g2t_checkpoint)
+
+    def checkpoint_metadata(self) -> dict:
+        """What a checkpoint must agree on to be loaded into this task's model."""
+        return {"task": "s2t", "glosses": self.vocab.glosses, "text_vocab_size": len(self.tokenizer)}
+
+    def loss(self, model: nn.Module, batch: dict, device: torch.device) -> torch.Tensor:
+        """``recognition_weight`` * CTC + ``translation_weight`` * label-smoothed CE."""
+        output = model(batch["features"].to(device), batch["lengths"].to(device), batch["labels"].to(device))
+        recognition = ctc_loss(output.recognition.log_probs, output.recognition.lengths, batch["targets"]).loss
+        weights = self.config.s2t
+        return weights.recognition_weight * recognition + weights.translation_weight * output.translation_loss
+
+    # ----- evaluation ----------------------------------------------------------------------
+    def evaluate(self, model: SignToText, split: str) -> EvaluationResult:
+        """Translate and recognise every example of ``split`` (sharded over ranks); BLEU, ROUGE-L and WER."""
+        decoder = CTCBeamSearch(self.config.recognition.beam_size)
+
+        def run(features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, list[list[int]]]:
+            ids, recognition = model.generate(features, lengths, self.config.generation)
+            return ids, decoder.decode(recognition.log_probs, recognition.lengths)
+
+        return self._evaluate(model, run, split, split)
+
+    def cascade_model(self) -> Cascade:
+        """S2G (the configured checkpoint's visual head) -> G2T (the configured checkpoint), on the device."""
+        s2t = self.config.s2t
+        recognition = SignToGloss(self._visual_head())
+        s2g = load_checkpoint(s2t.s2g_checkpoint)
+        check_checkpoint_task(s2g, "s2g", self.vocab.glosses, s2t.s2g_checkpoint)
+        load_submodule(recognition.head, s2g, "head.", s2t.s2g_checkpoint)
+        g2t = load_checkpoint(s2t.g2t_checkpoint)
+        check_checkpoint_task(g2t, "g2t", self.vocab.glosses, s2t.g2t_checkpoint)
+        translator = GlossToText(len(self.vocab), self.vocab.pad_id, self._translator())
+        load_model_weights(translator, g2t, s2t.g2t_checkpoint)
+        cascade = Cascade(recognition, translator, self.config.recognition.beam_size, self.vocab.pad_id)
+        return cascade.to(self.context.device).eval()
+
+    def evaluate_cascade(self, split: str) -> EvaluationResult:
+        """The cascade S2G (beam search) -> G2T (beam search) of the configured checkpoints on ``split``."""
+        cascade = self.cascade_model()
+
+        def run(features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, list[list[int]]]:
+            return cascade.generate(features, lengths, self.config.generation, self.vocab.eos_id, self.vocab.lang_id)
+
+        return self._evaluate(cascade, run, split, f"{split}-cascade")
+
+    @torch.no_grad()
+    def _evaluate(self, model: nn.Module, run, split: str, name: str) -> EvaluationResult:
+        """Score ``run(features, lengths) -> (token ids, gloss ids)`` over ``split`` as result ``name``."""
+        encoded, level, device = self.split(split), self.config.data.level, self.context.device
+        was_training = model.training
+        model.eval()
+
+        def translate(batch: dict) -> list[tuple[str, str]]:
+            ids, glosses = run(batch["features"].to(device), batch["lengths"].to(device))
+            texts = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
+            return [
+                (normalise_text(t, level, lowercase=False), self.vocab.decode(g))
+                for t, g in zip(texts, glosses, strict=True)
+            ]
+
+        outputs = sharded_inference(
+            encoded.examples,
+            [self.example_length(e) for e in encoded.examples],
+            self.config.generation.batch_size,
+            self.collator(),
+            translate,
+            self.context,
+            f"translate {name}",
+        )
+        model.train(was_training)
+        texts = [text for text, _ in outputs]
+        metrics = translation_scores(texts, [e.reference for e in encoded.examples], level)
+        metrics["wer"] = corpus_wer([g for _, g in outputs], [e.gloss_reference for e in encoded.examples]).wer
+        rows = [(e.name, t, e.reference) for e, t in zip(encoded.examples, texts, strict=True)]
+        return EvaluationResult(name, metrics, rows, dict(encoded.counts), CONVENTION + "; WER: CTC recognition")

@@ -1,0 +1,135 @@
+"""The whole pipeline on tiny models: S2G -> features -> G2T -> S2T (init from both), report with the cascade."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import extract_feature
+import prediction
+import training
+import translate
+from engine.config import load_config
+from engine.distributed import setup_distributed
+from engine.tasks import build_task
+from tests.conftest import ROOT, tiny_config, tiny_s2g_config, write_config
+
+pytestmark = pytest.mark.slow
+
+
+def s2t_config(root, model_dir, **training_values) -> dict:
+    """S2T on the features of the ``pipeline`` fixture, starting from its S2G and G2T checkpoints."""
+    config = tiny_config(
+        {split: str(root / "data" / f"toy.{split}") for split in ("train", "dev", "test")},
+        model_dir,
+        training={"epochs": 2, **training_values},
+    )
+    config["task"] = "s2t"
+    config["tokenizer"] = {
+        "gloss_vocab": str(root / "s2g" / "gloss_vocab.txt"),
+        "text_tokenizer": str(root / "g2t" / "text_tokenizer"),
+    }
+    config["recognition"] = tiny_s2g_config(root, root)["recognition"]
+    config["s2t"] = {
+        "s2g_checkpoint": str(root / "s2g" / "best.ckpt"),
+        "g2t_checkpoint": str(root / "g2t" / "best.ckpt"),
+        "features": str(root / "s2g" / "features"),
+        "recognition_weight": 1.0,
+        "translation_weight": 1.0,
+    }
+    return config
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    """Tiny S2G (toy videos), its features, a G2T on the same annotations and vocabulary, and an S2T."""
+    root = tmp_path_factory.mktemp("pipeline")
+    s2g = write_config(root / "s2g.yaml", tiny_s2g_config(root / "data", root / "s2g", training={"max_steps": 6}))
+    assert training.main(["--config", str(s2g)]) == 0
+    assert extract_feature.main(["--config", str(s2g)]) == 0
+    data = {split: str(root / "data" / f"toy.{split}") for split in ("train", "dev", "test")}
+    g2t_config = tiny_config(data, root / "g2t", training={"max_steps": 6})
+    g2t_config["tokenizer"]["gloss_vocab"] = str(root / "s2g" / "gloss_vocab.txt")
+    assert training.main(["--config", str(write_config(root / "g2t.yaml", g2t_config))]) == 0
+    s2t = write_config(root / "s2t.yaml", s2t_config(root, root / "s2t"))
+    assert training.main(["--config", str(s2t)]) == 0
+    return root, s2t
+
+
+def test_s2t_report_has_translation_wer_and_the_cascade(pipeline):
+    root, _ = pipeline
+    report = json.loads((root / "s2t" / "predictions" / "report.json").read_text())
+    assert set(report) >= {"dev", "test", "dev-cascade", "test-cascade"}
+    for row in ("test", "test-cascade"):
+        assert set(report[row]["metrics"]) == {"bleu1", "bleu2", "bleu3", "bleu4", "rouge_l", "wer"}
+        assert report[row]["counts"]["samples"] == 12
+    log = (root / "s2t" / "train.log").read_text()
+    assert "visual head initialised from" in log and "translator and </s>/language embeddings initialised" in log
+
+
+def test_s2t_starts_from_the_s2g_and_g2t_weights(pipeline):
+    root, config_path = pipeline
+    task = build_task(load_config(config_path), setup_distributed())
+    task.prepare(create=True)  # a new run starts from the S2G and G2T checkpoints
+    model = task.build_model()
+    s2g = torch.load(root / "s2g" / "best.ckpt", weights_only=False)["model"]
+    g2t = torch.load(root / "g2t" / "best.ckpt", weights_only=False)["model"]
+    assert torch.equal(model.recognition.head.classifier.weight, s2g["head.classifier.weight"])
+    assert torch.equal(model.translator.mbart.lm_head.weight, g2t["translator.mbart.lm_head.weight"])
+    assert torch.equal(model.gloss_embedding.weight[2:4], g2t["gloss_embedding.weight"][2:4])
+
+
+def test_an_s2g_checkpoint_with_another_gloss_vocabulary_is_refused(pipeline, tmp_path, capsys):
+    root, _config_path = pipeline
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text((root / "s2g" / "gloss_vocab.txt").read_text() + "EXTRA-GLOSS\n")
+    config = s2t_config(root, tmp_path / "model")
+    config["tokenizer"]["gloss_vocab"] = str(vocab)
+    assert training.main(["--config", str(write_config(tmp_path / "s2t.yaml", config))]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"s2g.*best.ckpt: its gloss vocabulary \(\d+ glosses\) differs from this config.s tokenizer", err)
+
+
+def test_missing_features_are_a_clear_error(pipeline, tmp_path, capsys):
+    _root, config_path = pipeline
+    args = ["--config", str(config_path), "-o", f"s2t.features={tmp_path}", "--splits", "dev"]
+    assert prediction.main(args) == 2
+    assert f"feature store not found: {tmp_path / 'dev.pt'}" in capsys.readouterr().err
+
+
+def test_torchrun_two_process_s2t(pipeline, tmp_path):
+    root, _ = pipeline
+    path = write_config(tmp_path / "s2t.yaml", s2t_config(root, tmp_path / "model", epochs=1))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29547"]
+    command += [str(ROOT / "training.py"), "--config", str(path)]
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = (tmp_path / "model" / "train.log").read_text()
+    assert "on 2 rank(s)" in log and "weights identical on 2 ranks: True" in log
+
+
+def test_translate_command_on_a_generated_mp4(pipeline, capsys):
+    root, config_path = pipeline
+    video = root / "data" / "test" / "toy-00001.mp4"
+    assert translate.main(["--config", str(config_path), str(video), "--json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert result["video"] == str(video) and isinstance(result["text"], str)
+    assert set(result["seconds"]) == {"decode", "s3d", "translate"}
+    assert translate.main(["--config", str(config_path), "--cascade", str(video)]) == 0
+    printed = capsys.readouterr().out
+    assert "glosses:" in printed and "text:" in printed and "time:" in printed
+
+
+def test_translate_names_a_file_that_is_not_a_video(pipeline, tmp_path, capsys):
+    _root, config_path = pipeline
+    fake = tmp_path / "holiday.mp4"
+    fake.write_text("not a video")
+    assert translate.main(["--config", str(config_path), str(fake)]) == 2
+    assert f"error: {fake}: not a readable video" in capsys.readouterr().err

@@ -1,0 +1,133 @@
+"""Translate your own sign language videos: glosses and a sentence per video file, with stage timings.
+
+    python translate.py --config S2T.yaml [--ckpt PATH] VIDEO [VIDEO ...] [--json]
+    python translate.py --config S2T.yaml --cascade VIDEO [...]
+
+The S3D backbone and the video settings come from the S2G checkpoint named in the config
+(``s2t.s2g_checkpoint``). The default model is the S2T checkpoint (``<model_dir>/best.ckpt``);
+``--cascade`` uses the S2G and G2T checkpoints of the config instead. Runs on the GPU when there is one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from dataset.video_reader import read_video_file
+from dataset.video_transforms import prepare_videos, sample_frame_indices
+from engine.checkpoint import check_checkpoint_task, load_checkpoint, load_submodule
+from engine.cli import add_common_arguments, run_cli
+from engine.config import load_config
+from engine.distributed import DistributedContext
+from engine.errors import ToolkitError
+from engine.run_logging import setup_logger
+from engine.sign_to_text_task import SignToTextTask
+from modelling.ctc_decoding import CTCBeamSearch
+from modelling.s3d import S3DBackbone
+from modelling.sign_to_text import Cascade
+from prediction import load_matching_model
+
+
+@dataclass
+class Translation:
+    """What one video says, and how long each stage took (seconds)."""
+
+    video: str
+    glosses: str
+    text: str
+    seconds: dict[str, float]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_arguments(parser)
+    parser.add_argument("videos", nargs="+", help="video files (mp4, avi, ...)")
+    parser.add_argument("--ckpt", help="S2T checkpoint (default: <model_dir>/best.ckpt)")
+    parser.add_argument("--cascade", action="store_true", help="use the config's S2G + G2T checkpoints instead")
+    parser.add_argument("--json", action="store_true", help="print one JSON list instead of text")
+    return parser.parse_args(argv)
+
+
+class VideoTranslator:
+    """S3D from the S2G checkpoint, then the S2T model (or the cascade), on one video at a time."""
+
+    def __init__(self, task: SignToTextTask, ckpt: str | Path | None, cascade: bool) -> None:
+        self.task, self.device = task, task.context.device
+        s2g_path = task.config.s2t.s2g_checkpoint
+        if s2g_path is None:
+            raise ToolkitError("translate.py needs s2t.s2g_checkpoint in the config (its S3D backbone)")
+        s2g = load_checkpoint(s2g_path)
+        check_checkpoint_task(s2g, "s2g", task.vocab.glosses, s2g_path)
+        self.video = s2g["config"]["data"]["video"]
+        self.backbone = S3DBackbone(s2g["config"]["recognition"]["use_block"])
+        load_submodule(self.backbone, s2g, "backbone.", s2g_path)
+        self.backbone.to(self.device).eval()
+        if cascade:
+            self.model = task.cascade_model()
+        else:
+            ckpt = ckpt or Path(task.config.training.model_dir) / "best.ckpt"
+            self.model = load_matching_model(task, load_checkpoint(ckpt), ckpt).to(self.device).eval()
+        self.decoder = CTCBeamSearch(task.config.recognition.beam_size)
+
+    def _select(self, num_frames: int) -> list[int]:
+        return sample_frame_indices(num_frames, self.video["max_frames"], min_frames=self.video["min_frames"])
+
+    def _recognise_and_translate(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[str, str]:
+        vocab, generation = self.task.vocab, self.task.config.generation
+        if isinstance(self.model, Cascade):
+            ids, glosses = self.model.generate(features, lengths, generation, vocab.eos_id, vocab.lang_id)
+        else:
+            ids, recognition = self.model.generate(features, lengths, generation)
+            glosses = self.decoder.decode(recognition.log_probs, recognition.lengths)
+        text = self.task.tokenizer.batch_decode(ids, skip_special_tokens=True)[0]
+        return vocab.decode(glosses[0]), " ".join(text.split())
+
+    @torch.no_grad()
+    def __call__(self, path: str) -> Translation:
+        started = time.perf_counter()
+        frames = read_video_file(path, self._select)
+        decoded = time.perf_counter()
+        videos = prepare_videos(
+            frames[None].to(self.device), self.video["img_size"], False, centre_crop=self.video["centre_crop"]
+        )
+        features, lengths = self.backbone(videos, torch.tensor([len(frames)], device=self.device))
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        extracted = time.perf_counter()
+        glosses, text = self._recognise_and_translate(features, lengths)
+        finished = time.perf_counter()
+        seconds = {"decode": decoded - started, "s3d": extracted - decoded, "translate": finished - extracted}
+        return Translation(path, glosses, text, {k: round(v, 3) for k, v in seconds.items()})
+
+
+def translate(args: argparse.Namespace, context: DistributedContext) -> list[Translation]:
+    config = load_config(args.config, args.override)
+    if config.task != "s2t":
+        raise ToolkitError(f"{args.config}: translate.py needs an s2t config, got task '{config.task}'")
+    setup_logger(None, context.is_main)
+    task = SignToTextTask(config, context)
+    task.prepare(create=False)
+    translator = VideoTranslator(task, args.ckpt, args.cascade)
+    results = [translator(video) for video in args.videos]
+    if args.json:
+        print(json.dumps([asdict(r) for r in results], ensure_ascii=False, indent=2))
+    else:
+        for r in results:
+            timing = ", ".join(f"{stage} {value:.2f} s" for stage, value in r.seconds.items())
+            print(f"{r.video}\n  glosses: {r.glosses}\n  text:    {r.text}\n  time:    {timing}")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return run_cli(lambda context: translate(args, context))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
