@@ -22,6 +22,7 @@ from engine.inference import sharded_inference
 from engine.run_logging import get_logger
 from evaluation.report import EvaluationResult
 from evaluation.translation_metrics import CONVENTION, translation_scores
+from modelling.mbart_pruning import load_gloss_embeddings
 from modelling.tokenizers import (
     GlossVocabulary,
     load_text_tokenizer,
@@ -112,12 +113,22 @@ class GlossToTextTask:
         tgt_lang_id = tokenizer.convert_tokens_to_ids(self.config.data.tgt_lang)
         model = GlossToText(len(self.vocab), self.vocab.pad_id, TextTranslator(mbart, tgt_lang_id, cfg.label_smoothing))
         if cfg.pretrained:
-            pieces = {
-                self.vocab.stoi[g]: tokenizer(g.lower(), add_special_tokens=False)["input_ids"]
-                for g in self.vocab.glosses
-            }
-            model.init_gloss_embedding(pieces)
+            self._init_gloss_embedding(model)
         return model
+
+    def _init_gloss_embedding(self, model: GlossToText) -> None:
+        """From the table prepare_mbart.py wrote, else from the mean of each gloss's piece embeddings."""
+        table = load_gloss_embeddings(self.config.model.pretrained, self.vocab)
+        if table is not None:
+            with torch.no_grad():
+                model.gloss_embedding.weight.copy_(table)
+            get_logger().info("gloss embedding from %s", self.config.model.pretrained)
+            return
+        tokenizer = self.tokenizer
+        pieces = {
+            self.vocab.stoi[g]: tokenizer(g.lower(), add_special_tokens=False)["input_ids"] for g in self.vocab.glosses
+        }
+        model.init_gloss_embedding(pieces)
 
     def checkpoint_metadata(self) -> dict:
         """What a checkpoint must agree on to be loaded into this task's model."""
