@@ -1,0 +1,120 @@
+"""The whole pipeline on the built-in toy sign language, end to end on a CPU: ``python demo.py``.
+
+Renders the toy videos, trains Sign2Gloss, extracts its S3D features, trains Gloss2Text on the same
+annotations and gloss vocabulary, trains Sign2Text from both, and prints the final report: WER,
+BLEU-4 and ROUGE-L of the joint model and of the cascade (S2G -> G2T). Everything goes under
+``--workdir`` (default ``runs/demo``); a stage that finished in an earlier run is not repeated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import extract_feature
+import training
+
+CONFIGS = Path(__file__).resolve().parent / "experiments" / "configs"
+DATA = "data/synthetic/video"
+
+
+def overrides(pairs: dict[str, str]) -> list[str]:
+    return [item for key, value in pairs.items() for item in ("-o", f"{key}={value}")]
+
+
+def stages(workdir: Path) -> list[tuple[str, Path, Callable[[], int]]]:
+    """(name, file that marks it done, how to run it) for each stage, in order."""
+    s2g, g2t, s2t = workdir / "s2g", workdir / "g2t", workdir / "s2t"
+    s2g_args = ["--config", str(CONFIGS / "synthetic_s2g.yaml"), *overrides({"training.model_dir": s2g})]
+    g2t_data = {f"data.{split}": f"{DATA}/toy.{split}" for split in ("train", "dev", "test")}
+    g2t_args = overrides({**g2t_data, "tokenizer.gloss_vocab": s2g / "gloss_vocab.txt", "training.model_dir": g2t})
+    s2t_args = overrides(
+        {
+            "tokenizer.gloss_vocab": s2g / "gloss_vocab.txt",
+            "tokenizer.text_tokenizer": g2t / "text_tokenizer",
+            "s2t.s2g_checkpoint": s2g / "best.ckpt",
+            "s2t.g2t_checkpoint": g2t / "best.ckpt",
+            "s2t.features": s2g / "features",
+            "training.model_dir": s2t,
+        }
+    )
+    return [
+        (
+            "Sign2Gloss: render the toy videos, train S3D + visual head with CTC",
+            s2g / "predictions" / "report.json",
+            lambda: training.main(s2g_args),
+        ),
+        ("extract S3D features for Sign2Text", s2g / "features" / "test.pt", lambda: extract_feature.main(s2g_args)),
+        (
+            "Gloss2Text: train the translator on the same annotations",
+            g2t / "predictions" / "report.json",
+            lambda: training.main(["--config", str(CONFIGS / "synthetic_g2t.yaml"), *g2t_args]),
+        ),
+        (
+            "Sign2Text: joint fine-tuning from the S2G and G2T checkpoints",
+            s2t / "predictions" / "report.json",
+            lambda: training.main(["--config", str(CONFIGS / "synthetic_s2t.yaml"), *s2t_args]),
+        ),
+    ]
+
+
+def final_report(workdir: Path, seconds: dict[str, float]) -> str:
+    """The test scores of S2G, G2T, the joint S2T model and the cascade, and the time per stage."""
+    s2g = json.loads((workdir / "s2g" / "predictions" / "report.json").read_text())["test"]["metrics"]
+    g2t = json.loads((workdir / "g2t" / "predictions" / "report.json").read_text())["test"]["metrics"]
+    s2t = json.loads((workdir / "s2t" / "predictions" / "report.json").read_text())
+    rows = [
+        ("Sign2Gloss (S2G)", s2g["wer"], None, None),
+        ("Gloss2Text on reference glosses", None, g2t["bleu4"], g2t["rouge_l"]),
+        (
+            "Sign2Text, joint (S2T)",
+            s2t["test"]["metrics"]["wer"],
+            s2t["test"]["metrics"]["bleu4"],
+            s2t["test"]["metrics"]["rouge_l"],
+        ),
+        (
+            "Sign2Gloss2Text, cascade",
+            s2t["test-cascade"]["metrics"]["wer"],
+            s2t["test-cascade"]["metrics"]["bleu4"],
+            s2t["test-cascade"]["metrics"]["rouge_l"],
+        ),
+    ]
+
+    def cell(value: float | None) -> str:
+        return f"{value:9.2f}" if value is not None else f"{'-':>9}"
+
+    lines = [f"{'test split':34}{'WER':>9}{'BLEU-4':>9}{'ROUGE-L':>9}"]
+    lines += [f"{name:34}{cell(wer)}{cell(bleu)}{cell(rouge)}" for name, wer, bleu, rouge in rows]
+    lines.append("time: " + ", ".join(f"{name.split(':')[0]} {value / 60:.1f} min" for name, value in seconds.items()))
+    lines.append(f"total {sum(seconds.values()) / 60:.1f} min; runs and reports in {workdir}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", default="runs/demo", help="where the four runs go")
+    args = parser.parse_args(argv)
+    workdir = Path(args.workdir)
+    seconds: dict[str, float] = {}
+    plan = stages(workdir)
+    for number, (name, done, run) in enumerate(plan, start=1):
+        print(f"\n=== [{number}/{len(plan)}] {name}", flush=True)
+        if done.is_file():
+            print(f"done in an earlier run ({done})", flush=True)
+            continue
+        started = time.perf_counter()
+        status = run()
+        seconds[name] = time.perf_counter() - started
+        if status:
+            print(f"stage failed: {name}", file=sys.stderr)
+            return status
+    print("\n" + final_report(workdir, seconds), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
