@@ -30,7 +30,8 @@ def ensure_synthetic_annotations(config: Config) -> bool:
 def ensure_synthetic_videos(config: Config, source: VideoSource) -> None:
     """Render the toy language as videos (and write its annotations) for splits not rendered yet.
 
-    A split is done when its marker file exists, so an interrupted generation starts that split again.
+    A split is done when its marker file names the same size, seed, image size and layout, so an
+    interrupted or differently configured generation renders that split again.
     """
     synthetic, data = config.data.synthetic, config.data
     if synthetic is None:
@@ -38,15 +39,15 @@ def ensure_synthetic_videos(config: Config, source: VideoSource) -> None:
     sizes = {"train": synthetic.num_train, "dev": synthetic.num_dev, "test": synthetic.num_test}
     for split in SPLITS:
         marker = source.root / f".{split}.complete"
-        if marker.is_file() and Path(data.split_path(split)).is_file():
+        recipe = f"{sizes[split]} samples, seed {synthetic.seed}, {synthetic.render_size} px, {source.layout}\n"
+        if marker.is_file() and marker.read_text() == recipe and Path(data.split_path(split)).is_file():
             continue
         get_logger().info("rendering %d toy %s videos into %s", sizes[split], split, source.root)
         target = {"video_file" if source.layout == "file" else "frame_folder": _locator(source, split)}
-        records = write_toy_videos(
-            generate_split(split, sizes[split], synthetic.seed), synthetic.seed, synthetic.render_size, **target
-        )
+        records = generate_split(split, sizes[split], synthetic.seed)
+        records = write_toy_videos(records, synthetic.seed, synthetic.render_size, **target)
         write_records(records, data.split_path(split))
-        marker.touch()
+        marker.write_text(recipe)
 
 
 def _locator(source: VideoSource, split: str):
