@@ -4,8 +4,9 @@
     python translate.py --config S2T.yaml --cascade VIDEO [...]
 
 The S3D backbone and the video settings come from the S2G checkpoint named in the config
-(``s2t.s2g_checkpoint``). The default model is the S2T checkpoint (``<model_dir>/best.ckpt``);
-``--cascade`` uses the S2G and G2T checkpoints of the config instead. Runs on the GPU when there is one.
+(``s2t.s2g_checkpoint``), or from the S2T model and config when it was trained end to end on
+video. The default model is the S2T checkpoint (``<model_dir>/best.ckpt``); ``--cascade`` uses the
+S2G and G2T checkpoints of the config instead. Runs on the GPU when there is one.
 """
 
 from __future__ import annotations
@@ -61,13 +62,17 @@ class VideoTranslator:
         self.task, self.device = task, task.context.device
         s2g_path = task.config.s2t.s2g_checkpoint
         if s2g_path is None:
-            raise ToolkitError("translate.py needs s2t.s2g_checkpoint in the config (its S3D backbone)")
+            raise ToolkitError("translate.py needs s2t.s2g_checkpoint in the config (its S3D and video settings)")
         s2g = load_checkpoint(s2g_path)
         check_checkpoint_task(s2g, "s2g", task.vocab.glosses, s2g_path)
-        self.video = s2g["config"]["data"]["video"]
-        self.backbone = S3DBackbone(s2g["config"]["recognition"]["use_block"])
-        load_submodule(self.backbone, s2g, "backbone.", s2g_path)
-        self.backbone.to(self.device).eval()
+        self.backbone: S3DBackbone | None = None  # end to end, the model runs its own S3D
+        if task.end_to_end:
+            self.video = asdict(task.config.data.video)
+        else:
+            self.video = s2g["config"]["data"]["video"]
+            self.backbone = S3DBackbone(s2g["config"]["recognition"]["use_block"])
+            load_submodule(self.backbone, s2g, "backbone.", s2g_path)
+            self.backbone.to(self.device).eval()
         if cascade:
             self.model = task.cascade_model()
         else:
@@ -96,13 +101,17 @@ class VideoTranslator:
         videos = prepare_videos(
             frames[None].to(self.device), self.video["img_size"], False, centre_crop=self.video["centre_crop"]
         )
-        features, lengths = self.backbone(videos, torch.tensor([len(frames)], device=self.device))
+        inputs, lengths = videos, torch.tensor([len(frames)], device=self.device)
+        if self.backbone is not None:
+            inputs, lengths = self.backbone(videos, lengths)
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         extracted = time.perf_counter()
-        glosses, text = self._recognise_and_translate(features, lengths)
+        glosses, text = self._recognise_and_translate(inputs, lengths)
         finished = time.perf_counter()
         seconds = {"decode": decoded - started, "s3d": extracted - decoded, "translate": finished - extracted}
+        if self.backbone is None:  # S3D ran inside the model
+            seconds = {"decode": decoded - started, "s3d + translate": finished - decoded}
         return Translation(path, glosses, text, {k: round(v, 3) for k, v in seconds.items()})
 
 

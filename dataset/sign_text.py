@@ -8,19 +8,22 @@ from dataclasses import dataclass
 import torch
 
 from dataset.feature_store import FeatureStoreError
-from dataset.gloss_text import EncodedSplit, GlossTextExample, pad
+from dataset.gloss_text import EncodedSplit, GlossTextExample
 
 
 @dataclass(frozen=True)
 class FeatureTextExample:
-    """One sample: its features (T×C), gloss ids (CTC targets, no specials), label ids and references."""
+    """One sample: features (T×C), gloss ids (CTC targets, no specials), label ids, reference glosses and text.
+
+    The field names follow :class:`dataset.sign_video.VideoExample`, the end-to-end counterpart.
+    """
 
     name: str
     features: torch.Tensor
     gloss_ids: list[int]
     label_ids: list[int]
     reference: str
-    gloss_reference: str
+    text: str
 
 
 def attach_features(
@@ -39,24 +42,19 @@ def attach_features(
 
 def _with_features(example: GlossTextExample, features: torch.Tensor, gloss: str) -> FeatureTextExample:
     targets = example.gloss_ids[:-2]  # no </s> and language code
-    return FeatureTextExample(example.name, features, targets, example.label_ids, example.reference, gloss)
+    return FeatureTextExample(example.name, features, targets, example.label_ids, gloss, example.reference)
 
 
-class FeatureTextCollator:
-    """Pads features (B×T×C, zeros), gloss targets and labels of a list of examples."""
-
-    def __init__(self, text_pad_id: int) -> None:
-        self.text_pad_id = text_pad_id
-
-    def __call__(self, examples: list[FeatureTextExample]) -> dict:
-        lengths = torch.tensor([len(e.features) for e in examples], dtype=torch.long)
-        features = torch.zeros(len(examples), int(lengths.max()), examples[0].features.shape[1])
-        for row, example in enumerate(examples):
-            features[row, : len(example.features)] = example.features.float()
-        return {
-            "names": [e.name for e in examples],
-            "features": features,
-            "lengths": lengths,
-            "targets": [e.gloss_ids for e in examples],
-            "labels": pad([e.label_ids for e in examples], self.text_pad_id),
-        }
+def collate_features(examples: list[FeatureTextExample]) -> dict:
+    """Features padded with zeros (B×T×C) and their lengths, gloss targets and label ids of the examples."""
+    lengths = torch.tensor([len(e.features) for e in examples], dtype=torch.long)
+    features = torch.zeros(len(examples), int(lengths.max()), examples[0].features.shape[1])
+    for row, example in enumerate(examples):
+        features[row, : len(example.features)] = example.features.float()
+    return {
+        "names": [e.name for e in examples],
+        "features": features,
+        "lengths": lengths,
+        "targets": [e.gloss_ids for e in examples],
+        "label_ids": [e.label_ids for e in examples],
+    }

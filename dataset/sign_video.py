@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -25,13 +25,18 @@ from modelling.tokenizers import GlossVocabulary
 
 @dataclass(frozen=True)
 class VideoExample:
-    """One sample: its video's location, gloss ids (no specials), reference glosses, frame count."""
+    """One sample: its video's location, gloss ids (no specials), reference glosses, frame count.
+
+    Sign2Text on video also sets the text's label ids and the reference text.
+    """
 
     name: str
     location: str
     gloss_ids: list[int]
     reference: str
     num_frames: int | None
+    label_ids: list[int] = field(default_factory=list)
+    text: str = ""
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,7 @@ def collate_videos(items: list[LoadedVideo | SkippedVideo]) -> dict:
         "lengths": torch.tensor([len(item.frames) for item in loaded], dtype=torch.long),
         "targets": [item.example.gloss_ids for item in loaded],
         "references": [item.example.reference for item in loaded],
+        "label_ids": [item.example.label_ids for item in loaded],
         "padded": [item.padded for item in loaded],
         "skipped": [(item.name, item.reason) for item in items if isinstance(item, SkippedVideo)],
     }

@@ -82,7 +82,8 @@ class RecognitionConfig:
 class SignToTextConfig:
     """How Sign2Text starts (the best S2G and G2T checkpoints), its input and its loss weights.
 
-    ``features`` is the directory of ``<split>.pt`` stores written by extract_feature.py.
+    ``features`` is the directory of ``<split>.pt`` stores written by extract_feature.py; without it
+    the model runs S3D (from the S2G checkpoint) on the videos of ``data.video``, trained end to end.
     """
 
     s2g_checkpoint: str | None = _input_path(default=None)
@@ -293,8 +294,10 @@ def _check_task_inputs(config: Config, source: str) -> None:
     if config.task == "s2g" and video is None:
         raise ConfigError(f"{source}: task s2g needs a 'data.video' section (root, format, ...)")
     if config.task == "s2t":
-        if config.s2t.features is None:
-            raise ConfigError(f"{source}: task s2t needs s2t.features (the directory extract_feature.py wrote)")
+        if config.s2t.features is None and video is None:
+            raise ConfigError(
+                f"{source}: task s2t needs s2t.features (what extract_feature.py wrote) or, end to end, 'data.video'"
+            )
         if config.tokenizer.gloss_vocab is None:
             raise ConfigError(f"{source}: task s2t needs tokenizer.gloss_vocab (the G2T/S2G run's gloss_vocab.txt)")
         if config.tokenizer.text_tokenizer is None and config.model.pretrained is None:

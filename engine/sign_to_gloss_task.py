@@ -12,7 +12,7 @@ from dataset.gloss_text import EncodedSplit
 from dataset.sign_video import SignVideoDataset, collate_videos, encode_video_samples
 from dataset.video_reader import VideoError, VideoSource
 from dataset.video_transforms import prepare_videos
-from engine.config import Config
+from engine.config import Config, VideoConfig
 from engine.data_preparation import (
     ensure_gloss_vocabulary,
     ensure_synthetic_videos,
@@ -32,6 +32,32 @@ from modelling.visual_head import VisualHead
 
 CLEANUPS = {"none": lambda glosses: glosses, "phoenix-2014t": clean_phoenix_2014t}
 CONVENTION = "corpus WER over space-separated glosses (minimum edit distance), in percent; cleanup: {}"
+
+
+def video_inputs(frames: torch.Tensor, video: VideoConfig, device: torch.device, training: bool) -> torch.Tensor:
+    """Padded uint8 frames -> augmented (training) or centre-cropped, normalised videos on ``device``."""
+    frames = frames.to(device, non_blocking=True)
+    if not training:
+        return prepare_videos(frames, video.img_size, False, centre_crop=video.centre_crop)
+    area, ratio = tuple(video.crop_area), tuple(video.crop_ratio)
+    return prepare_videos(frames, video.img_size, True, None, area, ratio, video.colour_jitter)
+
+
+def note_skipped(batch: dict, counts: Counter) -> None:
+    """Count (and log) the unreadable videos and padded short ones of a training batch."""
+    for name, reason in batch["skipped"]:
+        counts["unreadable videos skipped"] += 1
+        get_logger().warning(
+            "train: skipped %s: %s (%d skipped so far)", name, reason, counts["unreadable videos skipped"]
+        )
+    counts["short videos padded"] += sum(batch["padded"])
+
+
+def empty_batch_loss(model: nn.Module, img_size: int, device: torch.device) -> torch.Tensor:
+    """A zero loss for a batch whose videos were all unreadable; it still runs the model, as DDP needs."""
+    output = model(torch.zeros(1, 3, 8, img_size, img_size, device=device), torch.tensor([8], device=device))
+    log_probs = output.log_probs if hasattr(output, "log_probs") else output.recognition.log_probs
+    return log_probs.sum() * 0.0
 
 
 class SignToGlossTask:
@@ -114,33 +140,13 @@ class SignToGlossTask:
         return {"task": "s2g", "glosses": self.vocab.glosses, "use_block": cfg.use_block}
 
     def videos(self, frames: torch.Tensor, training: bool) -> torch.Tensor:
-        """Padded uint8 frames -> augmented (training) or centre-cropped, normalised videos on the device."""
-        video = self.config.data.video
-        frames = frames.to(self.context.device, non_blocking=True)
-        if not training:
-            return prepare_videos(frames, video.img_size, False, centre_crop=video.centre_crop)
-        return prepare_videos(
-            frames, video.img_size, True, None, tuple(video.crop_area), tuple(video.crop_ratio), video.colour_jitter
-        )
-
-    def _note_skipped(self, batch: dict) -> None:
-        for name, reason in batch["skipped"]:
-            self.training_counts["unreadable videos skipped"] += 1
-            get_logger().warning(
-                "train: skipped %s: %s (%d skipped so far)",
-                name,
-                reason,
-                self.training_counts["unreadable videos skipped"],
-            )
-        self.training_counts["short videos padded"] += sum(batch["padded"])
+        return video_inputs(frames, self.config.data.video, self.context.device, training)
 
     def loss(self, model: nn.Module, batch: dict, device: torch.device) -> torch.Tensor:
         """Mean CTC loss of the batch; unreadable videos are skipped and counted."""
-        self._note_skipped(batch)
-        if batch["frames"] is None:  # every video unreadable: a zero loss that still runs the model (DDP)
-            size = self.config.data.video.img_size
-            empty = model(torch.zeros(1, 3, 8, size, size, device=device), torch.tensor([8], device=device))
-            return empty.log_probs.sum() * 0.0
+        note_skipped(batch, self.training_counts)
+        if batch["frames"] is None:
+            return empty_batch_loss(model, self.config.data.video.img_size, device)
         output = model(self.videos(batch["frames"], training=True), batch["lengths"].to(device))
         result = ctc_loss(output.log_probs, output.lengths, batch["targets"])
         if result.num_infeasible:

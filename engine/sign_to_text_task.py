@@ -1,7 +1,9 @@
-"""The Sign2Text task: extracted S3D features -> visual head -> VL mapper -> mBART, with CTC beside it.
+"""The Sign2Text task: S3D features -> visual head -> VL mapper -> mBART, with CTC beside it.
 
-The model starts from the best S2G checkpoint (visual head) and the best G2T checkpoint (translator
-and the ``</s>``/language embeddings); the loss is ``recognition_weight * CTC +
+The input is the features extract_feature.py stored (``s2t.features``) or, without them, the videos
+of ``data.video`` through S3D, trained end to end. The model starts from the best S2G checkpoint
+(visual head, and S3D end to end) and the best G2T checkpoint (translator and the
+``</s>``/language embeddings); the loss is ``recognition_weight * CTC +
 translation_weight * CE``. Evaluation reports BLEU-1..4 and ROUGE-L of the translations and the
 WER of the recognition branch (CTC beam search).
 """
@@ -9,6 +11,7 @@ WER of the recognition branch (CTC beam search).
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -16,8 +19,10 @@ from torch import nn
 
 from dataset.annotations import normalise_text
 from dataset.feature_store import load_store
-from dataset.gloss_text import EncodedSplit, encode_samples
-from dataset.sign_text import FeatureTextCollator, FeatureTextExample, attach_features
+from dataset.gloss_text import EncodedSplit, encode_samples, pad
+from dataset.sign_text import FeatureTextExample, attach_features, collate_features
+from dataset.sign_video import SignVideoDataset, VideoExample, collate_videos, encode_video_samples
+from dataset.video_reader import VideoError, VideoSource
 from engine.checkpoint import check_checkpoint_task, load_checkpoint, load_model_weights, load_submodule
 from engine.config import Config
 from engine.data_preparation import read_split
@@ -25,12 +30,13 @@ from engine.distributed import DistributedContext
 from engine.gloss_to_text_task import text_tokenizer_dir
 from engine.inference import sharded_inference
 from engine.run_logging import get_logger
+from engine.sign_to_gloss_task import empty_batch_loss, note_skipped, video_inputs
 from evaluation.recognition_metrics import corpus_wer
 from evaluation.report import EvaluationResult
 from evaluation.translation_metrics import CONVENTION, translation_scores
 from modelling.ctc_decoding import CTCBeamSearch
 from modelling.recognition import SignToGloss, ctc_loss
-from modelling.s3d import BLOCK_CHANNELS
+from modelling.s3d import BLOCK_CHANNELS, S3DBackbone
 from modelling.sign_to_text import Cascade, SignToText
 from modelling.tokenizers import GlossVocabulary, load_text_tokenizer
 from modelling.translation import GlossToText, TextTranslator, build_mbart
@@ -50,6 +56,10 @@ class SignToTextTask:
         self.tokenizer = None
         self._splits: dict[str, EncodedSplit] = {}
         self.new_run = False
+        self.end_to_end = config.s2t.features is None
+        video = config.data.video
+        self.source = VideoSource(video.root, video.format, video.path) if self.end_to_end else None
+        self.training_counts: Counter = Counter()
 
     # ----- preparation -------------------------------------------------------------------
     def prepare(self, create: bool) -> None:
@@ -77,34 +87,67 @@ class SignToTextTask:
                 data.max_text_length,
                 drop_too_long=split == "train",
             )
-            store = load_store(self.config.s2t.features, split)
-            glosses = {s.name: s.gloss for s in prepared.samples}
-            encoded = attach_features(encoded, glosses, store["features"], split, skip_missing=split == "train")
-            if encoded.counts["samples without features"]:
-                get_logger().warning(
-                    "%s: skipped %d sample(s) without features", split, encoded.counts["samples without features"]
-                )
+            if self.end_to_end:
+                encoded = self._attach_videos(encoded, prepared.samples, split)
+            else:
+                store = load_store(self.config.s2t.features, split)
+                glosses = {s.name: s.gloss for s in prepared.samples}
+                encoded = attach_features(encoded, glosses, store["features"], split, skip_missing=split == "train")
+            for reason in ("samples without features", "missing videos"):
+                if encoded.counts[reason]:
+                    get_logger().warning("%s: skipped %d sample(s): %s", split, encoded.counts[reason], reason)
             encoded.counts = Counter({"samples": len(encoded.examples)}) + prepared.skipped + encoded.counts
             self._splits[split] = encoded
         return self._splits[split]
 
-    def dataset(self, split: str) -> list[FeatureTextExample]:
-        return self.split(split).examples
+    def _attach_videos(self, encoded: EncodedSplit, samples: list, split: str) -> EncodedSplit:
+        """Video examples carrying the text labels of the encoded gloss-text examples."""
+        texts = {e.name: e for e in encoded.examples}
+        kept = [s for s in samples if s.name in texts]
+        videos = encode_video_samples(kept, split, self.source, self.vocab, skip_missing=split == "train")
+        examples = [
+            replace(v, label_ids=texts[v.name].label_ids, text=texts[v.name].reference) for v in videos.examples
+        ]
+        return EncodedSplit(examples, encoded.counts + Counter({"missing videos": videos.counts["missing videos"]}))
 
-    def collator(self) -> FeatureTextCollator:
-        return FeatureTextCollator(self.tokenizer.pad_token_id)
+    def dataset(self, split: str, training: bool = True) -> list[FeatureTextExample] | SignVideoDataset:
+        """What the DataLoader iterates over: feature examples, or videos (time rescaled when ``training``)."""
+        examples = self.split(split).examples
+        if not self.end_to_end:
+            return examples
+        video = self.config.data.video
+        rescale = tuple(video.temporal_rescale) if training else None
+        seed = self.config.training.seed
+        return SignVideoDataset(examples, self.source, video.max_frames, video.min_frames, rescale, seed)
+
+    def collator(self):
+        return collate_videos if self.end_to_end else collate_features
 
     @staticmethod
-    def example_length(example: FeatureTextExample) -> int:
+    def example_length(example: FeatureTextExample | VideoExample) -> int:
+        if isinstance(example, VideoExample):
+            return example.num_frames or 4 * len(example.gloss_ids)
         return len(example.features)
+
+    def inputs(self, batch: dict, training: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch's features, or its videos prepared for S3D, and their lengths, on the device."""
+        device = self.context.device
+        if self.end_to_end:
+            return video_inputs(batch["frames"], self.config.data.video, device, training), batch["lengths"].to(device)
+        return batch["features"].to(device), batch["lengths"].to(device)
 
     # ----- model ---------------------------------------------------------------------------
     def build_model(self) -> SignToText:
         """The S2T network; in a new run initialised from the configured S2G and G2T checkpoints."""
-        model = SignToText(SignToGloss(self._visual_head()), self._translator(), self.vocab.eos_id, self.vocab.lang_id)
+        recognition = SignToGloss(self._visual_head(), self._backbone())
+        model = SignToText(recognition, self._translator(), self.vocab.eos_id, self.vocab.lang_id)
         if self.new_run:
             self._initialise(model)
         return model
+
+    def _backbone(self) -> S3DBackbone | None:
+        cfg = self.config.recognition
+        return S3DBackbone(cfg.use_block, cfg.freeze_block, cfg.bn_momentum) if self.end_to_end else None
 
     def _visual_head(self) -> VisualHead:
         cfg = self.config.recognition
@@ -123,8 +166,8 @@ class SignToTextTask:
         if s2t.s2g_checkpoint:
             state = load_checkpoint(s2t.s2g_checkpoint)
             check_checkpoint_task(state, "s2g", self.vocab.glosses, s2t.s2g_checkpoint)
-            load_submodule(model.recognition.head, state, "head.", s2t.s2g_checkpoint)
-            get_logger().info("visual head initialised from %s", s2t.s2g_checkpoint)
+            _load_recognition(model.recognition, state, s2t.s2g_checkpoint)
+            get_logger().info("visual head%s initialised from %s", " and S3D" * self.end_to_end, s2t.s2g_checkpoint)
         if s2t.g2t_checkpoint:
             state = load_checkpoint(s2t.g2t_checkpoint)
             check_checkpoint_task(state, "g2t", self.vocab.glosses, s2t.g2t_checkpoint)
@@ -135,11 +178,21 @@ class SignToTextTask:
 
     def checkpoint_metadata(self) -> dict:
         """What a checkpoint must agree on to be loaded into this task's model."""
-        return {"task": "s2t", "glosses": self.vocab.glosses, "text_vocab_size": len(self.tokenizer)}
+        return {
+            "task": "s2t",
+            "glosses": self.vocab.glosses,
+            "text_vocab_size": len(self.tokenizer),
+            "input": "video" if self.end_to_end else "features",
+        }
 
     def loss(self, model: nn.Module, batch: dict, device: torch.device) -> torch.Tensor:
         """``recognition_weight`` * CTC + ``translation_weight`` * label-smoothed CE."""
-        output = model(batch["features"].to(device), batch["lengths"].to(device), batch["labels"].to(device))
+        if self.end_to_end:
+            note_skipped(batch, self.training_counts)
+            if batch["frames"] is None:
+                return empty_batch_loss(model, self.config.data.video.img_size, device)
+        inputs, lengths = self.inputs(batch, training=True)
+        output = model(inputs, lengths, pad(batch["label_ids"], self.tokenizer.pad_token_id).to(device))
         recognition = ctc_loss(output.recognition.log_probs, output.recognition.lengths, batch["targets"]).loss
         weights = self.config.s2t
         return weights.recognition_weight * recognition + weights.translation_weight * output.translation_loss
@@ -158,10 +211,10 @@ class SignToTextTask:
     def cascade_model(self) -> Cascade:
         """S2G (the configured checkpoint's visual head) -> G2T (the configured checkpoint), on the device."""
         s2t = self.config.s2t
-        recognition = SignToGloss(self._visual_head())
+        recognition = SignToGloss(self._visual_head(), self._backbone())
         s2g = load_checkpoint(s2t.s2g_checkpoint)
         check_checkpoint_task(s2g, "s2g", self.vocab.glosses, s2t.s2g_checkpoint)
-        load_submodule(recognition.head, s2g, "head.", s2t.s2g_checkpoint)
+        _load_recognition(recognition, s2g, s2t.s2g_checkpoint)
         g2t = load_checkpoint(s2t.g2t_checkpoint)
         check_checkpoint_task(g2t, "g2t", self.vocab.glosses, s2t.g2t_checkpoint)
         translator = GlossToText(len(self.vocab), self.vocab.pad_id, self._translator())
@@ -181,12 +234,15 @@ class SignToTextTask:
     @torch.no_grad()
     def _evaluate(self, model: nn.Module, run, split: str, name: str) -> EvaluationResult:
         """Score ``run(features, lengths) -> (token ids, gloss ids)`` over ``split`` as result ``name``."""
-        encoded, level, device = self.split(split), self.config.data.level, self.context.device
+        encoded, level = self.split(split), self.config.data.level
         was_training = model.training
         model.eval()
 
         def translate(batch: dict) -> list[tuple[str, str]]:
-            ids, glosses = run(batch["features"].to(device), batch["lengths"].to(device))
+            if self.end_to_end and batch["skipped"]:
+                name, reason = batch["skipped"][0]
+                raise VideoError(f"{split} sample {name}: {reason}")
+            ids, glosses = run(*self.inputs(batch, training=False))
             texts = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
             return [
                 (normalise_text(t, level, lowercase=False), self.vocab.decode(g))
@@ -194,17 +250,25 @@ class SignToTextTask:
             ]
 
         outputs = sharded_inference(
-            encoded.examples,
+            self.dataset(split, training=False),
             [self.example_length(e) for e in encoded.examples],
             self.config.generation.batch_size,
             self.collator(),
             translate,
             self.context,
             f"translate {name}",
+            self.config.training.num_workers,
         )
         model.train(was_training)
         texts = [text for text, _ in outputs]
-        metrics = translation_scores(texts, [e.reference for e in encoded.examples], level)
-        metrics["wer"] = corpus_wer([g for _, g in outputs], [e.gloss_reference for e in encoded.examples]).wer
-        rows = [(e.name, t, e.reference) for e, t in zip(encoded.examples, texts, strict=True)]
+        metrics = translation_scores(texts, [e.text for e in encoded.examples], level)
+        metrics["wer"] = corpus_wer([g for _, g in outputs], [e.reference for e in encoded.examples]).wer
+        rows = [(e.name, t, e.text) for e, t in zip(encoded.examples, texts, strict=True)]
         return EvaluationResult(name, metrics, rows, dict(encoded.counts), CONVENTION + "; WER: CTC recognition")
+
+
+def _load_recognition(recognition: SignToGloss, state: dict, source: str) -> None:
+    """The visual head (and S3D, when ``recognition`` has one) from an S2G checkpoint."""
+    load_submodule(recognition.head, state, "head.", source)
+    if recognition.backbone is not None:
+        load_submodule(recognition.backbone, state, "backbone.", source)

@@ -133,3 +133,23 @@ def test_translate_names_a_file_that_is_not_a_video(pipeline, tmp_path, capsys):
     fake.write_text("not a video")
     assert translate.main(["--config", str(config_path), str(fake)]) == 2
     assert f"error: {fake}: not a readable video" in capsys.readouterr().err
+
+
+def test_end_to_end_on_video_starts_s3d_from_the_s2g_checkpoint(pipeline, tmp_path, capsys):
+    root, _ = pipeline
+    config = s2t_config(root, tmp_path / "model", max_steps=3, epochs=1)
+    config["s2t"]["features"] = None
+    config["data"]["video"] = tiny_s2g_config(root / "data", root)["data"]["video"]
+    path = write_config(tmp_path / "s2t_video.yaml", config)
+    assert training.main(["--config", str(path)]) == 0
+    model_dir = tmp_path / "model"
+    assert "visual head and S3D initialised from" in (model_dir / "train.log").read_text()
+    report = json.loads((model_dir / "predictions" / "report.json").read_text())
+    assert report["test"]["counts"]["samples"] == 12 and "test-cascade" in report
+    state = torch.load(model_dir / "best.ckpt", weights_only=False)
+    assert state["metadata"]["input"] == "video" and any(k.startswith("recognition.backbone.") for k in state["model"])
+    video = root / "data" / "test" / "toy-00001.mp4"
+    capsys.readouterr()  # the training run's own table
+    assert translate.main(["--config", str(path), str(video), "--json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert set(result["seconds"]) == {"decode", "s3d + translate"}
