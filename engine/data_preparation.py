@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dataset.annotations import PreparedSplit, prepare_samples, read_annotations
+from dataset.gloss_text import EncodedSplit, encode_samples
 from dataset.toy_sign_language import generate_split, write_records, write_toy_dataset
 from dataset.toy_sign_video import write_toy_videos
 from dataset.video_reader import VideoSource
@@ -63,6 +64,18 @@ def read_split(config: Config, split: str) -> PreparedSplit:
             "%s: skipped %s (first: %s)", split, dict(prepared.skipped), ", ".join(prepared.skipped_names[:3])
         )
     return prepared
+
+
+def encode_text_split(
+    config: Config, split: str, vocab: GlossVocabulary, tokenizer
+) -> tuple[PreparedSplit, EncodedSplit]:
+    """The usable samples of ``split`` and their gloss/label ids; too-long ones dropped in train, else truncated."""
+    data = config.data
+    prepared = read_split(config, split)
+    encoded = encode_samples(
+        prepared.samples, vocab, tokenizer, data.max_gloss_length, data.max_text_length, drop_too_long=split == "train"
+    )
+    return prepared, encoded
 
 
 def ensure_gloss_vocabulary(config: Config, model_dir: Path, train: PreparedSplit) -> None:

@@ -9,9 +9,10 @@ import torch
 from torch import nn
 
 from dataset.annotations import normalise_text
-from dataset.gloss_text import EncodedSplit, GlossTextCollator, GlossTextExample, encode_samples
+from dataset.gloss_text import EncodedSplit, GlossTextCollator, GlossTextExample
 from engine.config import Config
 from engine.data_preparation import (
+    encode_text_split,
     ensure_gloss_vocabulary,
     ensure_synthetic_annotations,
     load_gloss_vocabulary,
@@ -81,16 +82,7 @@ class GlossToTextTask:
     def split(self, split: str) -> EncodedSplit:
         """The encoded examples of ``split`` (cached), with skipped and unknown counts logged."""
         if split not in self._splits:
-            data = self.config.data
-            prepared = read_split(self.config, split)
-            encoded = encode_samples(
-                prepared.samples,
-                self.vocab,
-                self.tokenizer,
-                data.max_gloss_length,
-                data.max_text_length,
-                drop_too_long=split == "train",
-            )
+            prepared, encoded = encode_text_split(self.config, split, self.vocab, self.tokenizer)
             encoded.counts = Counter({"samples": len(encoded.examples)}) + prepared.skipped + encoded.counts
             self._splits[split] = encoded
         return self._splits[split]

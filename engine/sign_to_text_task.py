@@ -19,13 +19,13 @@ from torch import nn
 
 from dataset.annotations import normalise_text
 from dataset.feature_store import load_store
-from dataset.gloss_text import EncodedSplit, encode_samples, pad
+from dataset.gloss_text import EncodedSplit, pad
 from dataset.sign_text import FeatureTextExample, attach_features, collate_features
 from dataset.sign_video import SignVideoDataset, VideoExample, collate_videos, encode_video_samples
 from dataset.video_reader import VideoError, VideoSource
 from engine.checkpoint import check_checkpoint_task, load_checkpoint, load_model_weights, load_submodule
 from engine.config import Config
-from engine.data_preparation import read_split
+from engine.data_preparation import encode_text_split
 from engine.distributed import DistributedContext
 from engine.gloss_to_text_task import text_tokenizer_dir
 from engine.inference import sharded_inference
@@ -77,16 +77,7 @@ class SignToTextTask:
     def split(self, split: str) -> EncodedSplit:
         """Examples of ``split`` with their features (cached); samples without features are counted."""
         if split not in self._splits:
-            data = self.config.data
-            prepared = read_split(self.config, split)
-            encoded = encode_samples(
-                prepared.samples,
-                self.vocab,
-                self.tokenizer,
-                data.max_gloss_length,
-                data.max_text_length,
-                drop_too_long=split == "train",
-            )
+            prepared, encoded = encode_text_split(self.config, split, self.vocab, self.tokenizer)
             if self.end_to_end:
                 encoded = self._attach_videos(encoded, prepared.samples, split)
             else:
