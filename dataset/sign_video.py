@@ -144,3 +144,9 @@ def collate_videos(items: list[LoadedVideo | SkippedVideo]) -> dict:
         "padded": [item.padded for item in loaded],
         "skipped": [(item.name, item.reason) for item in items if isinstance(item, SkippedVideo)],
     }
+
+
+def blank_video_batch(label_ids: list[int] | None = None) -> dict:
+    """A one-clip batch of 8 black frames with no glosses, to run a model on when a batch has no readable video."""
+    example = VideoExample("<blank>", "", [], "", 8, label_ids or [])
+    return collate_videos([LoadedVideo(example, torch.zeros(8, 16, 16, 3, dtype=torch.uint8), padded=False)])

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from dataset.gloss_text import EncodedSplit
-from dataset.sign_video import SignVideoDataset, collate_videos, encode_video_samples
+from dataset.sign_video import SignVideoDataset, blank_video_batch, collate_videos, encode_video_samples
 from dataset.video_reader import VideoError, VideoSource
 from dataset.video_transforms import prepare_videos
 from engine.config import Config, VideoConfig
@@ -51,13 +51,6 @@ def note_skipped(batch: dict, counts: Counter) -> None:
             "train: skipped %s: %s (%d skipped so far)", name, reason, counts["unreadable videos skipped"]
         )
     counts["short videos padded"] += sum(batch["padded"])
-
-
-def empty_batch_loss(model: nn.Module, img_size: int, device: torch.device) -> torch.Tensor:
-    """A zero loss for a batch whose videos were all unreadable; it still runs the model, as DDP needs."""
-    output = model(torch.zeros(1, 3, 8, img_size, img_size, device=device), torch.tensor([8], device=device))
-    log_probs = output.log_probs if hasattr(output, "log_probs") else output.recognition.log_probs
-    return log_probs.sum() * 0.0
 
 
 class SignToGlossTask:
@@ -145,8 +138,8 @@ class SignToGlossTask:
     def loss(self, model: nn.Module, batch: dict, device: torch.device) -> torch.Tensor:
         """Mean CTC loss of the batch; unreadable videos are skipped and counted."""
         note_skipped(batch, self.training_counts)
-        if batch["frames"] is None:
-            return empty_batch_loss(model, self.config.data.video.img_size, device)
+        if batch["frames"] is None:  # no readable video: a weightless pass, since DDP needs every rank to run
+            return 0.0 * self.loss(model, blank_video_batch(), device)
         output = model(self.videos(batch["frames"], training=True), batch["lengths"].to(device))
         result = ctc_loss(output.log_probs, output.lengths, batch["targets"])
         if result.num_infeasible:

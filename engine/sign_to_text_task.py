@@ -21,7 +21,13 @@ from dataset.annotations import normalise_text
 from dataset.feature_store import load_store
 from dataset.gloss_text import EncodedSplit, pad
 from dataset.sign_text import FeatureTextExample, attach_features, collate_features
-from dataset.sign_video import SignVideoDataset, VideoExample, collate_videos, encode_video_samples
+from dataset.sign_video import (
+    SignVideoDataset,
+    VideoExample,
+    blank_video_batch,
+    collate_videos,
+    encode_video_samples,
+)
 from dataset.video_reader import VideoError, VideoSource
 from engine.checkpoint import check_checkpoint_task, load_checkpoint, load_model_weights, load_submodule
 from engine.config import Config
@@ -30,7 +36,7 @@ from engine.distributed import DistributedContext
 from engine.gloss_to_text_task import text_tokenizer_dir
 from engine.inference import sharded_inference
 from engine.run_logging import get_logger
-from engine.sign_to_gloss_task import empty_batch_loss, note_skipped, video_inputs
+from engine.sign_to_gloss_task import note_skipped, video_inputs
 from evaluation.recognition_metrics import corpus_wer
 from evaluation.report import EvaluationResult
 from evaluation.translation_metrics import CONVENTION, translation_scores
@@ -180,8 +186,9 @@ class SignToTextTask:
         """``recognition_weight`` * CTC + ``translation_weight`` * label-smoothed CE."""
         if self.end_to_end:
             note_skipped(batch, self.training_counts)
-            if batch["frames"] is None:
-                return empty_batch_loss(model, self.config.data.video.img_size, device)
+            if batch["frames"] is None:  # no readable video: a weightless pass through every module (DDP)
+                labels = [self.tokenizer.eos_token_id, self.tokenizer.convert_tokens_to_ids(self.config.data.tgt_lang)]
+                return 0.0 * self.loss(model, blank_video_batch(labels), device)
         inputs, lengths = self.inputs(batch, training=True)
         output = model(inputs, lengths, pad(batch["label_ids"], self.tokenizer.pad_token_id).to(device))
         recognition = ctc_loss(output.recognition.log_probs, output.recognition.lengths, batch["targets"]).loss

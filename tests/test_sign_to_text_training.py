@@ -15,6 +15,7 @@ import extract_feature
 import prediction
 import training
 import translate
+from dataset.sign_video import SkippedVideo, collate_videos
 from engine.config import load_config
 from engine.distributed import setup_distributed
 from engine.tasks import build_task
@@ -153,3 +154,19 @@ def test_end_to_end_on_video_starts_s3d_from_the_s2g_checkpoint(pipeline, tmp_pa
     assert translate.main(["--config", str(path), str(video), "--json"]) == 0
     (result,) = json.loads(capsys.readouterr().out)
     assert set(result["seconds"]) == {"decode", "s3d + translate"}
+
+
+def test_a_batch_without_readable_videos_is_a_weightless_pass_through_every_module(pipeline, tmp_path):
+    root, _ = pipeline
+    config = s2t_config(root, tmp_path / "model")
+    config["s2t"]["features"] = None
+    config["data"]["video"] = tiny_s2g_config(root / "data", root)["data"]["video"]
+    task = build_task(load_config(write_config(tmp_path / "s2t_video.yaml", config)), setup_distributed())
+    task.prepare(create=False)
+    model = task.build_model().train()
+    batch = collate_videos([SkippedVideo("train/x", "unreadable"), SkippedVideo("train/y", "unreadable")])
+    loss = task.loss(model, batch, torch.device("cpu"))
+    loss.backward()
+    assert loss.item() == 0.0 and task.training_counts["unreadable videos skipped"] == 2
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    assert all(p.grad is not None and not p.grad.any() for _, p in trainable)  # every module ran (DDP), no update
