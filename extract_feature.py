@@ -4,19 +4,20 @@
 
 Writes ``<output-dir>/<split>.pt`` (default ``<model_dir>/features``): per sample the backbone's
 output ``T'×C`` (what the visual head consumes), taken from all frames (up to ``max_frames``) with
-the evaluation centre crop. Ranks share each split's samples; an interrupted job resumes where it
-stopped; a split whose store exists is skipped.
+the evaluation centre crop. Videos are batched only with videos of the same frame count, so no
+sample is padded and its features do not depend on its batch. Ranks share each split's samples;
+an interrupted job resumes where it stopped; a split whose store exists is skipped.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from dataset.feature_store import finished_names, merge_parts, store_path, write_part
@@ -41,7 +42,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output-dir", help="where the stores go (default: <model_dir>/features)")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="stored feature precision")
     parser.add_argument("--save-every", type=int, default=100, help="samples per part file (the resume granularity)")
+    parser.add_argument("--batch-size", type=int, default=8, help="videos per forward pass (only equal-length ones)")
     return parser.parse_args(argv)
+
+
+def equal_length_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
+    """Batches of at most ``batch_size`` positions into ``lengths`` that share one length, shortest first."""
+    groups: dict[int, list[int]] = defaultdict(list)
+    for position, length in enumerate(lengths):
+        groups[length].append(position)
+    return [group[k : k + batch_size] for _, group in sorted(groups.items()) for k in range(0, len(group), batch_size)]
+
+
+def backbone_features(
+    task: SignToGlossTask, backbone: torch.nn.Module, batch: dict, dtype: torch.dtype
+) -> dict[str, torch.Tensor]:
+    """Features of each video of ``batch``, run in groups of equal frame count so that none is padded."""
+    features = {}
+    for length in batch["lengths"].unique().tolist():
+        rows = (batch["lengths"] == length).nonzero().flatten()
+        videos = task.videos(batch["frames"][rows, :length], training=False)
+        output, lengths = backbone(videos, batch["lengths"][rows])
+        for row, index in enumerate(rows.tolist()):
+            features[batch["names"][index]] = output[row, : lengths[row]].to("cpu", dtype).clone()
+    return features
 
 
 @torch.no_grad()
@@ -57,9 +81,10 @@ def extract_split(
     examples = task.split(split).examples
     done = finished_names(output_dir, split)
     todo = [i for i, e in enumerate(examples) if e.name not in done]
+    batches = equal_length_batches([task.example_length(examples[i]) for i in todo], args.batch_size)
     loader = DataLoader(
-        Subset(task.dataset(split, training=False), todo[context.rank :: context.world_size]),
-        batch_size=1,  # one video at a time: no padding, so a sample's features do not depend on its batch
+        task.dataset(split, training=False),
+        batch_sampler=[[todo[i] for i in batch] for batch in batches[context.rank :: context.world_size]],
         collate_fn=collate_videos,
         num_workers=task.config.training.num_workers,
     )
@@ -68,8 +93,7 @@ def extract_split(
     for batch in tqdm(loader, desc=f"extract {split}", disable=not context.is_main, dynamic_ncols=True):
         skipped.update(batch["skipped"])
         if batch["frames"] is not None:
-            output, lengths = backbone(task.videos(batch["frames"], training=False), batch["lengths"])
-            features[batch["names"][0]] = output[0, : lengths[0]].to("cpu", DTYPES[args.dtype]).clone()
+            features.update(backbone_features(task, backbone, batch, DTYPES[args.dtype]))
         if len(features) + len(skipped) >= args.save_every:
             write_part(output_dir, split, context.rank, features, skipped)
             features, skipped = {}, {}

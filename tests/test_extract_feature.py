@@ -75,3 +75,18 @@ def test_a_g2t_config_is_refused(tmp_path, toy_data, capsys):
     path = write_config(tmp_path / "g2t.yaml", tiny_config(toy_data, tmp_path / "model"))
     assert extract_feature.main(["--config", str(path)]) == 2
     assert "extract_feature.py needs an s2g config" in capsys.readouterr().err
+
+
+def test_batches_hold_equal_lengths_only():
+    batches = extract_feature.equal_length_batches([5, 3, 5, 5, 3, 9], batch_size=2)
+    assert batches == [[1, 4], [0, 2], [3], [5]]
+
+
+def test_batched_extraction_equals_one_video_at_a_time(s2g_run, tmp_path):
+    path, root = s2g_run
+    argv = ["--config", str(path), "--splits", "dev", "--output-dir", str(tmp_path), "--batch-size", "1"]
+    assert extract_feature.main(argv) == 0
+    alone = load_store(tmp_path, "dev")["features"]
+    batched = load_store(root / "single", "dev")["features"]
+    for name, tensor in alone.items():
+        torch.testing.assert_close(batched[name], tensor, rtol=0, atol=1e-5)
