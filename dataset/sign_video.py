@@ -38,6 +38,11 @@ class VideoExample:
     label_ids: list[int] = field(default_factory=list)
     text: str = ""
 
+    @property
+    def length(self) -> int:
+        """Frames for length-aware batching: the annotated count, else a guess from the gloss count."""
+        return self.num_frames or 4 * len(self.gloss_ids)
+
 
 @dataclass(frozen=True)
 class LoadedVideo:

@@ -9,7 +9,13 @@ import torch
 from torch import nn
 
 from dataset.gloss_text import EncodedSplit
-from dataset.sign_video import SignVideoDataset, blank_video_batch, collate_videos, encode_video_samples
+from dataset.sign_video import (
+    SignVideoDataset,
+    VideoExample,
+    blank_video_batch,
+    collate_videos,
+    encode_video_samples,
+)
 from dataset.video_reader import VideoError, VideoSource
 from dataset.video_transforms import prepare_videos
 from engine.config import Config, VideoConfig
@@ -115,8 +121,8 @@ class SignToGlossTask:
         return collate_videos
 
     @staticmethod
-    def example_length(example) -> int:
-        return example.num_frames or 4 * len(example.gloss_ids)
+    def example_length(example: VideoExample) -> int:
+        return example.length
 
     # ----- model ---------------------------------------------------------------------------
     def build_model(self) -> SignToGloss:

@@ -122,9 +122,7 @@ class SignToTextTask:
 
     @staticmethod
     def example_length(example: FeatureTextExample | VideoExample) -> int:
-        if isinstance(example, VideoExample):
-            return example.num_frames or 4 * len(example.gloss_ids)
-        return len(example.features)
+        return example.length if isinstance(example, VideoExample) else len(example.features)
 
     def inputs(self, batch: dict, training: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch's features, or its videos prepared for S3D, and their lengths, on the device."""
