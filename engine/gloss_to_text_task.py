@@ -39,6 +39,15 @@ def text_tokenizer_dir(config: Config) -> str | None:
     return config.tokenizer.text_tokenizer or config.model.pretrained
 
 
+def build_translator(config: Config, tokenizer) -> TextTranslator:
+    """The mBART translator of ``config.model`` over ``tokenizer``'s vocabulary, decoding into ``data.tgt_lang``."""
+    mbart = build_mbart(
+        config.model, len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.bos_token_id
+    )
+    tgt_lang_id = tokenizer.convert_tokens_to_ids(config.data.tgt_lang)
+    return TextTranslator(mbart, tgt_lang_id, config.model.label_smoothing)
+
+
 class GlossToTextTask:
     """Everything the trainer and prediction need to know about Gloss2Text."""
 
@@ -100,11 +109,8 @@ class GlossToTextTask:
 
     # ----- model ---------------------------------------------------------------------------
     def build_model(self) -> GlossToText:
-        cfg, tokenizer = self.config.model, self.tokenizer
-        mbart = build_mbart(cfg, len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.bos_token_id)
-        tgt_lang_id = tokenizer.convert_tokens_to_ids(self.config.data.tgt_lang)
-        model = GlossToText(len(self.vocab), self.vocab.pad_id, TextTranslator(mbart, tgt_lang_id, cfg.label_smoothing))
-        if cfg.pretrained:
+        model = GlossToText(len(self.vocab), self.vocab.pad_id, build_translator(self.config, self.tokenizer))
+        if self.config.model.pretrained:
             self._init_gloss_embedding(model)
         return model
 

@@ -18,7 +18,7 @@ from dataset.sign_video import (
 )
 from dataset.video_reader import VideoError, VideoSource
 from dataset.video_transforms import prepare_videos
-from engine.config import Config, VideoConfig
+from engine.config import Config, RecognitionConfig, VideoConfig
 from engine.data_preparation import (
     ensure_gloss_vocabulary,
     ensure_synthetic_videos,
@@ -57,6 +57,16 @@ def note_skipped(batch: dict, counts: Counter) -> None:
             "train: skipped %s: %s (%d skipped so far)", name, reason, counts["unreadable videos skipped"]
         )
     counts["short videos padded"] += sum(batch["padded"])
+
+
+def build_backbone(cfg: RecognitionConfig) -> S3DBackbone:
+    """S3D blocks 1..use_block as the config says (random weights)."""
+    return S3DBackbone(cfg.use_block, cfg.freeze_block, cfg.bn_momentum)
+
+
+def build_visual_head(cfg: RecognitionConfig, num_glosses: int) -> VisualHead:
+    """The visual head over the backbone's channels, sized by the config."""
+    return VisualHead(BLOCK_CHANNELS[cfg.use_block], num_glosses, cfg.hidden_dim, cfg.ff_dim, cfg.dropout)
 
 
 class SignToGlossTask:
@@ -127,11 +137,10 @@ class SignToGlossTask:
     # ----- model ---------------------------------------------------------------------------
     def build_model(self) -> SignToGloss:
         cfg = self.config.recognition
-        backbone = S3DBackbone(cfg.use_block, cfg.freeze_block, cfg.bn_momentum)
+        backbone = build_backbone(cfg)
         if cfg.s3d_weights:
             load_kinetics_weights(backbone, cfg.s3d_weights)
-        head = VisualHead(BLOCK_CHANNELS[cfg.use_block], len(self.vocab), cfg.hidden_dim, cfg.ff_dim, cfg.dropout)
-        return SignToGloss(head, backbone)
+        return SignToGloss(build_visual_head(cfg, len(self.vocab)), backbone)
 
     def checkpoint_metadata(self) -> dict:
         """What a checkpoint must agree on to be loaded into this task's model."""

@@ -33,20 +33,18 @@ from engine.checkpoint import check_checkpoint_task, load_checkpoint, load_model
 from engine.config import Config
 from engine.data_preparation import encode_text_split
 from engine.distributed import DistributedContext
-from engine.gloss_to_text_task import text_tokenizer_dir
+from engine.gloss_to_text_task import build_translator, text_tokenizer_dir
 from engine.inference import sharded_inference
 from engine.run_logging import get_logger
-from engine.sign_to_gloss_task import note_skipped, video_inputs
+from engine.sign_to_gloss_task import build_backbone, build_visual_head, note_skipped, video_inputs
 from evaluation.recognition_metrics import corpus_wer
 from evaluation.report import EvaluationResult
 from evaluation.translation_metrics import CONVENTION, translation_scores
 from modelling.ctc_decoding import CTCBeamSearch
 from modelling.recognition import SignToGloss, ctc_loss
-from modelling.s3d import BLOCK_CHANNELS, S3DBackbone
 from modelling.sign_to_text import Cascade, SignToText
 from modelling.tokenizers import GlossVocabulary, load_text_tokenizer
-from modelling.translation import GlossToText, TextTranslator, build_mbart
-from modelling.visual_head import VisualHead
+from modelling.translation import GlossToText
 
 
 class SignToTextTask:
@@ -134,27 +132,16 @@ class SignToTextTask:
     # ----- model ---------------------------------------------------------------------------
     def build_model(self) -> SignToText:
         """The S2T network; in a new run initialised from the configured S2G and G2T checkpoints."""
-        recognition = SignToGloss(self._visual_head(), self._backbone())
-        model = SignToText(recognition, self._translator(), self.vocab.eos_id, self.vocab.lang_id)
+        translator = build_translator(self.config, self.tokenizer)
+        model = SignToText(self._recognition(), translator, self.vocab.eos_id, self.vocab.lang_id)
         if self.new_run:
             self._initialise(model)
         return model
 
-    def _backbone(self) -> S3DBackbone | None:
+    def _recognition(self) -> SignToGloss:
+        """The visual head, with S3D in front when training end to end on video."""
         cfg = self.config.recognition
-        return S3DBackbone(cfg.use_block, cfg.freeze_block, cfg.bn_momentum) if self.end_to_end else None
-
-    def _visual_head(self) -> VisualHead:
-        cfg = self.config.recognition
-        return VisualHead(BLOCK_CHANNELS[cfg.use_block], len(self.vocab), cfg.hidden_dim, cfg.ff_dim, cfg.dropout)
-
-    def _translator(self) -> TextTranslator:
-        tokenizer = self.tokenizer
-        mbart = build_mbart(
-            self.config.model, len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.bos_token_id
-        )
-        tgt_lang_id = tokenizer.convert_tokens_to_ids(self.config.data.tgt_lang)
-        return TextTranslator(mbart, tgt_lang_id, self.config.model.label_smoothing)
+        return SignToGloss(build_visual_head(cfg, len(self.vocab)), build_backbone(cfg) if self.end_to_end else None)
 
     def _initialise(self, model: SignToText) -> None:
         s2t = self.config.s2t
@@ -207,13 +194,13 @@ class SignToTextTask:
     def cascade_model(self) -> Cascade:
         """S2G (the configured checkpoint's visual head) -> G2T (the configured checkpoint), on the device."""
         s2t = self.config.s2t
-        recognition = SignToGloss(self._visual_head(), self._backbone())
+        recognition = self._recognition()
         s2g = load_checkpoint(s2t.s2g_checkpoint)
         check_checkpoint_task(s2g, "s2g", self.vocab.glosses, s2t.s2g_checkpoint)
         _load_recognition(recognition, s2g, s2t.s2g_checkpoint)
         g2t = load_checkpoint(s2t.g2t_checkpoint)
         check_checkpoint_task(g2t, "g2t", self.vocab.glosses, s2t.g2t_checkpoint)
-        translator = GlossToText(len(self.vocab), self.vocab.pad_id, self._translator())
+        translator = GlossToText(len(self.vocab), self.vocab.pad_id, build_translator(self.config, self.tokenizer))
         load_model_weights(translator, g2t, s2t.g2t_checkpoint)
         cascade = Cascade(recognition, translator, self.config.recognition.beam_size, self.vocab.pad_id)
         return cascade.to(self.context.device).eval()
