@@ -65,7 +65,8 @@ def predict(
     model = load_matching_model(task, state, ckpt, model).to(context.device)
     results = [task.evaluate(model, split) for split in splits]
     if config.task == "s2t" and config.s2t.s2g_checkpoint and config.s2t.g2t_checkpoint:
-        results += [task.evaluate_cascade(split) for split in splits]  # the comparison row
+        cascade = task.cascade_model()  # the comparison rows
+        results += [task.evaluate_cascade(cascade, split) for split in splits]
     if context.is_main:
         output_dir = Path(output_dir or Path(config.training.model_dir) / "predictions")
         output_dir.mkdir(parents=True, exist_ok=True)

@@ -21,13 +21,14 @@ from pathlib import Path
 import torch
 
 from dataset.video_reader import read_video_file
-from dataset.video_transforms import prepare_videos, sample_frame_indices
-from engine.checkpoint import check_checkpoint_task, load_checkpoint, load_submodule
+from dataset.video_transforms import sample_frame_indices
+from engine.checkpoint import load_checkpoint, load_submodule, load_task_checkpoint
 from engine.cli import add_common_arguments, run_cli
-from engine.config import load_config
+from engine.config import VideoConfig, load_config
 from engine.distributed import DistributedContext
 from engine.errors import ToolkitError
 from engine.run_logging import setup_logger
+from engine.sign_to_gloss_task import video_inputs
 from engine.sign_to_text_task import SignToTextTask
 from modelling.ctc_decoding import CTCBeamSearch
 from modelling.s3d import S3DBackbone
@@ -63,13 +64,12 @@ class VideoTranslator:
         s2g_path = task.config.s2t.s2g_checkpoint
         if s2g_path is None:
             raise ToolkitError("translate.py needs s2t.s2g_checkpoint in the config (its S3D and video settings)")
-        s2g = load_checkpoint(s2g_path)
-        check_checkpoint_task(s2g, "s2g", task.vocab.glosses, s2g_path)
+        s2g = load_task_checkpoint(s2g_path, "s2g", task.vocab.glosses)
         self.backbone: S3DBackbone | None = None  # end to end, the model runs its own S3D
         if task.end_to_end:
-            self.video = asdict(task.config.data.video)
+            self.video = task.config.data.video
         else:
-            self.video = s2g["config"]["data"]["video"]
+            self.video = VideoConfig(**s2g["config"]["data"]["video"])
             self.backbone = S3DBackbone(s2g["config"]["recognition"]["use_block"])
             load_submodule(self.backbone, s2g, "backbone.", s2g_path)
             self.backbone.to(self.device).eval()
@@ -81,7 +81,7 @@ class VideoTranslator:
         self.decoder = CTCBeamSearch(task.config.recognition.beam_size)
 
     def _select(self, num_frames: int) -> list[int]:
-        return sample_frame_indices(num_frames, self.video["max_frames"], min_frames=self.video["min_frames"])
+        return sample_frame_indices(num_frames, self.video.max_frames, min_frames=self.video.min_frames)
 
     def _recognise_and_translate(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[str, str]:
         vocab, generation = self.task.vocab, self.task.config.generation
@@ -98,9 +98,7 @@ class VideoTranslator:
         started = time.perf_counter()
         frames = read_video_file(path, self._select)
         decoded = time.perf_counter()
-        videos = prepare_videos(
-            frames[None].to(self.device), self.video["img_size"], False, centre_crop=self.video["centre_crop"]
-        )
+        videos = video_inputs(frames[None], self.video, self.device, training=False)
         inputs, lengths = videos, torch.tensor([len(frames)], device=self.device)
         if self.backbone is not None:
             inputs, lengths = self.backbone(videos, lengths)

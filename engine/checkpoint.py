@@ -88,16 +88,18 @@ def load_submodule(module: torch.nn.Module, state: dict[str, Any], prefix: str, 
         raise CheckpointError(f"{source}: its '{prefix}' weights do not fit this model: {first_lines}") from error
 
 
-def check_checkpoint_task(state: dict[str, Any], task: str, glosses: list[str], source: str | Path) -> None:
-    """The checkpoint must come from ``task`` and use exactly the gloss vocabulary ``glosses``."""
+def load_task_checkpoint(path: str | Path, task: str, glosses: list[str]) -> dict[str, Any]:
+    """The checkpoint at ``path``, which must come from ``task`` and use exactly the gloss vocabulary ``glosses``."""
+    state = load_checkpoint(path)
     metadata = state.get("metadata", {})
     if metadata.get("task") != task:
-        raise CheckpointError(f"{source}: not a {task} checkpoint (task {metadata.get('task')!r})")
+        raise CheckpointError(f"{path}: not a {task} checkpoint (task {metadata.get('task')!r})")
     theirs = metadata.get("glosses", [])
     if theirs != glosses:
         differing = next((i for i, (a, b) in enumerate(zip(theirs, glosses, strict=False)) if a != b), None)
         where = f"first difference at entry {differing}" if differing is not None else "one is a prefix of the other"
         raise CheckpointError(
-            f"{source}: its gloss vocabulary ({len(theirs)} glosses) differs from this config's "
+            f"{path}: its gloss vocabulary ({len(theirs)} glosses) differs from this config's "
             f"tokenizer.gloss_vocab ({len(glosses)} glosses; {where})"
         )
+    return state

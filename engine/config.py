@@ -39,6 +39,10 @@ class SyntheticDataConfig:
     seed: int = 7
     render_size: int = 64
 
+    def sizes(self) -> dict[str, int]:
+        """Samples per split."""
+        return {"train": self.num_train, "dev": self.num_dev, "test": self.num_test}
+
 
 @dataclass
 class VideoConfig:

@@ -23,8 +23,7 @@ def ensure_synthetic_annotations(config: Config) -> bool:
     if synthetic is None or all(Path(data.split_path(s)).is_file() for s in SPLITS):
         return False
     get_logger().info("generating the toy sign language (seed %d)", synthetic.seed)
-    sizes = {"train": synthetic.num_train, "dev": synthetic.num_dev, "test": synthetic.num_test}
-    write_toy_dataset({s: data.split_path(s) for s in SPLITS}, sizes, synthetic.seed)
+    write_toy_dataset({s: data.split_path(s) for s in SPLITS}, synthetic.sizes(), synthetic.seed)
     return True
 
 
@@ -37,7 +36,7 @@ def ensure_synthetic_videos(config: Config, source: VideoSource) -> None:
     synthetic, data = config.data.synthetic, config.data
     if synthetic is None:
         return
-    sizes = {"train": synthetic.num_train, "dev": synthetic.num_dev, "test": synthetic.num_test}
+    sizes = synthetic.sizes()
     for split in SPLITS:
         marker = source.root / f".{split}.complete"
         recipe = f"{sizes[split]} samples, seed {synthetic.seed}, {synthetic.render_size} px, {source.layout}\n"

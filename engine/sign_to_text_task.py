@@ -29,7 +29,7 @@ from dataset.sign_video import (
     encode_video_samples,
 )
 from dataset.video_reader import VideoError, VideoSource
-from engine.checkpoint import check_checkpoint_task, load_checkpoint, load_model_weights, load_submodule
+from engine.checkpoint import load_model_weights, load_submodule, load_task_checkpoint
 from engine.config import Config
 from engine.data_preparation import encode_text_split
 from engine.distributed import DistributedContext
@@ -146,13 +146,11 @@ class SignToTextTask:
     def _initialise(self, model: SignToText) -> None:
         s2t = self.config.s2t
         if s2t.s2g_checkpoint:
-            state = load_checkpoint(s2t.s2g_checkpoint)
-            check_checkpoint_task(state, "s2g", self.vocab.glosses, s2t.s2g_checkpoint)
+            state = load_task_checkpoint(s2t.s2g_checkpoint, "s2g", self.vocab.glosses)
             _load_recognition(model.recognition, state, s2t.s2g_checkpoint)
             get_logger().info("visual head%s initialised from %s", " and S3D" * self.end_to_end, s2t.s2g_checkpoint)
         if s2t.g2t_checkpoint:
-            state = load_checkpoint(s2t.g2t_checkpoint)
-            check_checkpoint_task(state, "g2t", self.vocab.glosses, s2t.g2t_checkpoint)
+            state = load_task_checkpoint(s2t.g2t_checkpoint, "g2t", self.vocab.glosses)
             load_submodule(model.translator, state, "translator.", s2t.g2t_checkpoint)
             with torch.no_grad():
                 model.gloss_embedding.weight.copy_(state["model"]["gloss_embedding.weight"][: model.lang_id + 1])
@@ -195,19 +193,16 @@ class SignToTextTask:
         """S2G (the configured checkpoint's visual head) -> G2T (the configured checkpoint), on the device."""
         s2t = self.config.s2t
         recognition = self._recognition()
-        s2g = load_checkpoint(s2t.s2g_checkpoint)
-        check_checkpoint_task(s2g, "s2g", self.vocab.glosses, s2t.s2g_checkpoint)
+        s2g = load_task_checkpoint(s2t.s2g_checkpoint, "s2g", self.vocab.glosses)
         _load_recognition(recognition, s2g, s2t.s2g_checkpoint)
-        g2t = load_checkpoint(s2t.g2t_checkpoint)
-        check_checkpoint_task(g2t, "g2t", self.vocab.glosses, s2t.g2t_checkpoint)
+        g2t = load_task_checkpoint(s2t.g2t_checkpoint, "g2t", self.vocab.glosses)
         translator = GlossToText(len(self.vocab), self.vocab.pad_id, build_translator(self.config, self.tokenizer))
         load_model_weights(translator, g2t, s2t.g2t_checkpoint)
         cascade = Cascade(recognition, translator, self.config.recognition.beam_size, self.vocab.pad_id)
         return cascade.to(self.context.device).eval()
 
-    def evaluate_cascade(self, split: str) -> EvaluationResult:
-        """The cascade S2G (beam search) -> G2T (beam search) of the configured checkpoints on ``split``."""
-        cascade = self.cascade_model()
+    def evaluate_cascade(self, cascade: Cascade, split: str) -> EvaluationResult:
+        """The cascade S2G (beam search) -> G2T (beam search) of :meth:`cascade_model` on ``split``."""
 
         def run(features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, list[list[int]]]:
             return cascade.generate(features, lengths, self.config.generation, self.vocab.eos_id, self.vocab.lang_id)
