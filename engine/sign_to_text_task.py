@@ -132,8 +132,9 @@ class SignToTextTask:
     # ----- model ---------------------------------------------------------------------------
     def build_model(self) -> SignToText:
         """The S2T network; in a new run initialised from the configured S2G and G2T checkpoints."""
+        recognition = self._recognition()  # built before the translator, as before: same random draws
         translator = build_translator(self.config, self.tokenizer)
-        model = SignToText(self._recognition(), translator, self.vocab.eos_id, self.vocab.lang_id)
+        model = SignToText(recognition, translator, self.vocab.eos_id, self.vocab.lang_id)
         if self.new_run:
             self._initialise(model)
         return model
