@@ -24,7 +24,7 @@ from dataset.feature_store import finished_names, merge_parts, store_path, write
 from dataset.sign_video import collate_videos
 from engine.checkpoint import load_checkpoint
 from engine.cli import add_common_arguments, run_cli
-from engine.config import load_config
+from engine.config import Config
 from engine.distributed import DistributedContext, barrier
 from engine.errors import ToolkitError
 from engine.run_logging import get_logger, setup_logger
@@ -62,7 +62,8 @@ def backbone_features(
     for length in batch["lengths"].unique().tolist():
         rows = (batch["lengths"] == length).nonzero().flatten()
         videos = task.videos(batch["frames"][rows, :length], training=False)
-        output, lengths = backbone(videos, batch["lengths"][rows])
+        with task.context.precision.autocast():
+            output, lengths = backbone(videos, batch["lengths"][rows])
         for row, index in enumerate(rows.tolist()):
             features[batch["names"][index]] = output[row, : lengths[row]].to("cpu", dtype).clone()
     return features
@@ -118,11 +119,11 @@ def _metadata(task: SignToGlossTask, args: argparse.Namespace) -> dict:
         "img_size": video.img_size,
         "max_frames": video.max_frames,
         "dtype": args.dtype,
+        "precision": task.context.precision.name,
     }
 
 
-def extract(args: argparse.Namespace, context: DistributedContext) -> dict[str, Counter]:
-    config = load_config(args.config, args.override)
+def extract(args: argparse.Namespace, config: Config, context: DistributedContext) -> dict[str, Counter]:
     if config.task != "s2g":
         raise ToolkitError(f"{args.config}: extract_feature.py needs an s2g config, got task '{config.task}'")
     setup_logger(None, context.is_main)
@@ -148,7 +149,7 @@ def extract(args: argparse.Namespace, context: DistributedContext) -> dict[str, 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run_cli(lambda context: extract(args, context))
+    return run_cli(args, lambda config, context: extract(args, config, context))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from torch import nn
 
 from engine.checkpoint import load_checkpoint, load_model_weights
 from engine.cli import add_common_arguments, run_cli
-from engine.config import Config, load_config
+from engine.config import Config
 from engine.distributed import DistributedContext
 from engine.errors import ToolkitError
 from engine.run_logging import get_logger, setup_logger
@@ -81,13 +81,12 @@ def predict(
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
-    def job(context: DistributedContext) -> None:
-        config = load_config(args.config, args.override)
+    def job(config: Config, context: DistributedContext) -> None:
         setup_logger(None, context.is_main)
         ckpt = args.ckpt or Path(config.training.model_dir) / "best.ckpt"
         predict(config, context, ckpt, args.splits, args.output_dir)
 
-    return run_cli(job)
+    return run_cli(args, job)
 
 
 if __name__ == "__main__":

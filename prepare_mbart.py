@@ -13,7 +13,7 @@ import argparse
 import sys
 
 from engine.cli import add_common_arguments, run_cli
-from engine.config import load_config
+from engine.config import Config
 from engine.data_preparation import read_split
 from engine.distributed import DistributedContext
 from engine.run_logging import get_logger, setup_logger
@@ -28,8 +28,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def prepare(args: argparse.Namespace, context: DistributedContext) -> None:
-    config = load_config(args.config, args.override)
+def prepare(args: argparse.Namespace, config: Config, context: DistributedContext) -> None:
     setup_logger(None, context.is_main)
     train = read_split(config, "train").samples
     get_logger().info("pruning %s to the pieces of %d train texts", args.mbart, len(train))
@@ -51,7 +50,7 @@ def prepare(args: argparse.Namespace, context: DistributedContext) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run_cli(lambda context: prepare(args, context))
+    return run_cli(args, lambda config, context: prepare(args, config, context))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from engine.checkpoint import latest_checkpoint, step_checkpoints
 from engine.cli import add_common_arguments, run_cli
-from engine.config import load_config, save_config
+from engine.config import Config, save_config
 from engine.distributed import DistributedContext, barrier
 from engine.errors import ToolkitError
 from engine.run_logging import get_logger, setup_logger
@@ -31,8 +31,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def train(args: argparse.Namespace, context: DistributedContext) -> None:
-    config = load_config(args.config, args.override)
+def train(args: argparse.Namespace, config: Config, context: DistributedContext) -> None:
     model_dir = Path(config.training.model_dir)
     if args.resume is None and step_checkpoints(model_dir):
         raise ToolkitError(
@@ -42,7 +41,14 @@ def train(args: argparse.Namespace, context: DistributedContext) -> None:
     barrier()
     if context.is_main:
         save_config(config, model_dir / "config.yaml")
-    get_logger().info("task %s, config %s, model_dir %s", config.task, args.config, model_dir)
+    get_logger().info(
+        "task %s, config %s, model_dir %s; %s, precision %s",
+        config.task,
+        args.config,
+        model_dir,
+        context.device,
+        context.precision.name,
+    )
     task = build_task(config, context)
     task.prepare(create=True)
     trainer = Trainer(config, task, context)
@@ -54,7 +60,7 @@ def train(args: argparse.Namespace, context: DistributedContext) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run_cli(lambda context: train(args, context))
+    return run_cli(args, lambda config, context: train(args, config, context))
 
 
 if __name__ == "__main__":

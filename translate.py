@@ -6,7 +6,7 @@
 The S3D backbone and the video settings come from the S2G checkpoint named in the config
 (``s2t.s2g_checkpoint``), or from the S2T model and config when it was trained end to end on
 video. The default model is the S2T checkpoint (``<model_dir>/best.ckpt``); ``--cascade`` uses the
-S2G and G2T checkpoints of the config instead. Runs on the GPU when there is one.
+S2G and G2T checkpoints of the config instead. Runs on the GPU when there is one (``--device``, ``--precision``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataset.video_reader import read_video_file
 from dataset.video_transforms import sample_frame_indices
 from engine.checkpoint import load_checkpoint, load_submodule, load_task_checkpoint
 from engine.cli import add_common_arguments, run_cli
-from engine.config import VideoConfig, load_config
+from engine.config import Config, VideoConfig
 from engine.distributed import DistributedContext
 from engine.errors import ToolkitError
 from engine.run_logging import setup_logger
@@ -100,12 +100,13 @@ class VideoTranslator:
         decoded = time.perf_counter()
         videos = video_inputs(frames[None], self.video, self.device, training=False)
         inputs, lengths = videos, torch.tensor([len(frames)], device=self.device)
-        if self.backbone is not None:
-            inputs, lengths = self.backbone(videos, lengths)
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-        extracted = time.perf_counter()
-        glosses, text = self._recognise_and_translate(inputs, lengths)
+        with self.task.context.precision.autocast():
+            if self.backbone is not None:
+                inputs, lengths = self.backbone(videos, lengths)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize()
+            extracted = time.perf_counter()
+            glosses, text = self._recognise_and_translate(inputs, lengths)
         finished = time.perf_counter()
         seconds = {"decode": decoded - started, "s3d": extracted - decoded, "translate": finished - extracted}
         if self.backbone is None:  # S3D ran inside the model
@@ -113,8 +114,7 @@ class VideoTranslator:
         return Translation(path, glosses, text, {k: round(v, 3) for k, v in seconds.items()})
 
 
-def translate(args: argparse.Namespace, context: DistributedContext) -> list[Translation]:
-    config = load_config(args.config, args.override)
+def translate(args: argparse.Namespace, config: Config, context: DistributedContext) -> list[Translation]:
     if config.task != "s2t":
         raise ToolkitError(f"{args.config}: translate.py needs an s2t config, got task '{config.task}'")
     setup_logger(None, context.is_main)
@@ -133,7 +133,7 @@ def translate(args: argparse.Namespace, context: DistributedContext) -> list[Tra
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run_cli(lambda context: translate(args, context))
+    return run_cli(args, lambda config, context: translate(args, config, context))
 
 
 if __name__ == "__main__":

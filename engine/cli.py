@@ -1,13 +1,29 @@
-"""What the command-line entry points share: common arguments and error reporting."""
+"""What the command-line entry points share: common arguments, device set-up and error reporting."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable
 
+from engine.config import Config, load_config
+from engine.device import DEVICES, PRECISIONS
 from engine.distributed import DistributedContext, cleanup_distributed, setup_distributed
 from engine.errors import ToolkitError
+
+
+def add_device_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--precision``, which override ``training.device`` and ``training.precision``."""
+    parser.add_argument(
+        "--device", choices=DEVICES, help="where to compute (default: the config's training.device, auto)"
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="fp32, or autocast to bf16 / fp16 (default: the config's training.precision, auto: bf16 on a GPU "
+        "that supports it, else fp32)",
+    )
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,13 +36,26 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override one config key, e.g. -o training.learning_rate=1e-4 (repeatable)",
     )
+    add_device_arguments(parser)
 
 
-def run_cli(job: Callable[[DistributedContext], None]) -> int:
-    """Run ``job`` in the torchrun process group; bad input ends with one message and exit code 2."""
-    context = setup_distributed()
+def device_overrides(args: argparse.Namespace) -> list[str]:
+    """The config overrides that ``--device`` and ``--precision`` stand for."""
+    chosen = {"device": args.device, "precision": args.precision}
+    return [f"training.{key}={value}" for key, value in chosen.items() if value is not None]
+
+
+def run_cli(args: argparse.Namespace, job: Callable[[Config, DistributedContext], None]) -> int:
+    """Load the config, join the torchrun process group on the configured device, run ``job``.
+
+    ``job`` gets the config with ``training.device`` and ``training.precision`` resolved to what
+    this process uses. Bad input ends with one message and exit code 2.
+    """
     try:
-        job(context)
+        config = load_config(args.config, [*args.override, *device_overrides(args)])
+        context = setup_distributed(config.training.device, config.training.precision)
+        training = dataclasses.replace(config.training, device=context.device.type, precision=context.precision.name)
+        job(dataclasses.replace(config, training=training), context)
     except (ToolkitError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -15,6 +15,7 @@ from typing import Any, Union
 
 import yaml
 
+from engine.device import DEVICES, PRECISIONS
 from engine.errors import ToolkitError
 
 TASKS = ("g2t", "s2g", "s2t")
@@ -173,7 +174,8 @@ class TrainingConfig:
     warmup_steps: int = 500
     min_learning_rate: float = 1e-6
     clip_grad_norm: float = 1.0
-    bf16: bool = True
+    device: str = "auto"
+    precision: str = "auto"
     validate_every: int = 1
     validate_unit: str = "epochs"
     keep_last: int = 3
@@ -203,11 +205,14 @@ _CHOICES = {
     "tokenizer.text_model_type": ("unigram", "bpe"),
     "training.optimizer": ("adam", "adamw"),
     "training.validate_unit": ("steps", "epochs"),
+    "training.device": DEVICES,
+    "training.precision": PRECISIONS,
     "data.video.format": ("frames", "zip", "file"),
     "recognition.use_block": (1, 2, 3, 4, 5),
     "recognition.freeze_block": (0, 1, 2, 3, 4, 5),
     "recognition.wer_cleanup": ("none", "phoenix-2014t"),
 }
+_RENAMED = {"training.bf16": "training.precision (auto | fp32 | bf16 | fp16)"}
 
 
 def _type_name(tp: Any) -> str:
@@ -259,6 +264,9 @@ def _build(cls: type, raw: Any, prefix: str, source: str) -> Any:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(fields))
+    renamed = [prefix + name for name in unknown if prefix + name in _RENAMED]
+    if renamed:
+        raise ConfigError(f"{source}: '{renamed[0]}' is no longer a key: use {_RENAMED[renamed[0]]}")
     if unknown:
         raise ConfigError(f"{source}: unknown key '{prefix}{unknown[0]}' (known keys: {', '.join(fields)})")
     values = {}

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.distributed as dist
 
+from engine.device import Precision, resolve_device, resolve_precision
+from engine.errors import ToolkitError
+
 
 @dataclass(frozen=True)
 class DistributedContext:
-    """This process's rank, the world size and the device it computes on."""
+    """This process's rank, the world size, the device it computes on and in which precision."""
 
     rank: int
     world_size: int
     device: torch.device
+    precision: Precision
 
     @property
     def is_main(self) -> bool:
@@ -27,19 +32,22 @@ class DistributedContext:
         return self.world_size > 1
 
 
-def setup_distributed() -> DistributedContext:
-    """Join the torchrun process group (NCCL on GPU, gloo on CPU) or run as a single process."""
+def setup_distributed(device: str = "auto", precision: str = "auto") -> DistributedContext:
+    """Join the torchrun process group (NCCL on GPU, gloo on CPU) or run as a single process.
+
+    ``device`` and ``precision`` are the config's choices (see :mod:`engine.device`); too few GPUs
+    for the ranks on this node is an error raised before the process group is joined.
+    """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if torch.cuda.is_available():
-        device = torch.device("cuda", local_rank)
-        torch.cuda.set_device(device)
-    else:
-        device = torch.device("cpu")
+    local_world_size = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    resolved = resolve_device(device, local_rank, local_world_size)
+    if resolved.type == "cuda":
+        torch.cuda.set_device(resolved)
     if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return DistributedContext(rank, world_size, device)
+        dist.init_process_group(backend="nccl" if resolved.type == "cuda" else "gloo")
+    return DistributedContext(rank, world_size, resolved, resolve_precision(precision, resolved))
 
 
 def cleanup_distributed() -> None:
@@ -50,6 +58,28 @@ def cleanup_distributed() -> None:
 def barrier() -> None:
     if dist.is_initialized():
         dist.barrier()
+
+
+def run_on_main(step: Callable[[], None]) -> None:
+    """Run ``step`` on rank 0 while the other ranks wait; if it fails, every rank raises its message.
+
+    So a preparation error on rank 0 (corrupt annotations, say) ends all ranks at once with the same
+    message instead of leaving them at a barrier until the process-group timeout.
+    """
+    failure: str | None = None
+    try:
+        if not dist.is_initialized() or dist.get_rank() == 0:
+            step()
+    except Exception as error:
+        failure = str(error) if isinstance(error, ToolkitError | OSError) else f"{type(error).__name__}: {error}"
+        raise
+    finally:
+        if dist.is_initialized():
+            box = [failure]
+            dist.broadcast_object_list(box, src=0)
+            failure = box[0]
+    if failure is not None:
+        raise ToolkitError(failure)
 
 
 def gather_objects(obj: Any) -> list[Any]:

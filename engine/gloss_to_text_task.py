@@ -18,7 +18,7 @@ from engine.data_preparation import (
     load_gloss_vocabulary,
     read_split,
 )
-from engine.distributed import DistributedContext, barrier
+from engine.distributed import DistributedContext, run_on_main
 from engine.inference import sharded_inference
 from engine.run_logging import get_logger
 from evaluation.report import EvaluationResult
@@ -64,10 +64,8 @@ class GlossToTextTask:
     # ----- preparation -------------------------------------------------------------------
     def prepare(self, create: bool) -> None:
         """Generate the toy data and build vocabularies if needed (rank 0, when ``create``), then load them."""
-        if create and self.context.is_main:
-            ensure_synthetic_annotations(self.config)
-            self._build_vocabularies()
-        barrier()
+        if create:
+            run_on_main(self._create)
         data = self.config.data
         self.vocab = load_gloss_vocabulary(self.config, self.model_dir)
         self.tokenizer = load_text_tokenizer(self._tokenizer_dir(), data.src_lang, data.tgt_lang)
@@ -75,7 +73,9 @@ class GlossToTextTask:
     def _tokenizer_dir(self) -> Path:
         return Path(text_tokenizer_dir(self.config) or self.model_dir / TEXT_TOKENIZER_DIR)
 
-    def _build_vocabularies(self) -> None:
+    def _create(self) -> None:
+        """The toy annotations, the gloss vocabulary and the text tokenizer, where they are missing."""
+        ensure_synthetic_annotations(self.config)
         data, tok = self.config.data, self.config.tokenizer
         train = read_split(self.config, "train")
         ensure_gloss_vocabulary(self.config, self.model_dir, train)

@@ -24,8 +24,9 @@ def sharded_inference(
 ) -> list[Any]:
     """Call ``run_batch`` on collated length-sorted batches of ``dataset``; every rank gets all outputs in order.
 
-    ``run_batch(batch)`` returns one output per item. Each rank handles every ``world_size``-th
-    batch, loaded by ``num_workers`` DataLoader workers; rank 0 shows a progress bar.
+    ``run_batch(batch)`` returns one output per item; it runs under the context's precision
+    (autocast). Each rank handles every ``world_size``-th batch, loaded by ``num_workers``
+    DataLoader workers; rank 0 shows a progress bar.
     """
     sampler = BucketBatchSampler(lengths, batch_size, shuffle=False, rank=context.rank, world_size=context.world_size)
     loader = DataLoader(
@@ -38,7 +39,8 @@ def sharded_inference(
     batches = tqdm(loader, desc=description, disable=not context.is_main, leave=False, dynamic_ncols=True)
     local: list[tuple[int, Any]] = []
     for indices, batch in zip(sampler, batches, strict=True):
-        local += zip(indices, run_batch(batch), strict=True)
+        with context.precision.autocast():
+            local += zip(indices, run_batch(batch), strict=True)
     outputs: list[Any] = [None] * len(lengths)
     for shard in gather_objects(local):
         for index, output in shard:

@@ -25,7 +25,7 @@ from engine.data_preparation import (
     load_gloss_vocabulary,
     read_split,
 )
-from engine.distributed import DistributedContext, barrier
+from engine.distributed import DistributedContext, run_on_main
 from engine.inference import sharded_inference
 from engine.run_logging import get_logger
 from evaluation.recognition_metrics import clean_phoenix_2014t, corpus_wer
@@ -87,11 +87,14 @@ class SignToGlossTask:
     # ----- preparation -------------------------------------------------------------------
     def prepare(self, create: bool) -> None:
         """Render the toy videos and build the gloss vocabulary if needed (rank 0, when ``create``), then load it."""
-        if create and self.context.is_main:
-            ensure_synthetic_videos(self.config, self.source)
-            ensure_gloss_vocabulary(self.config, self.model_dir, read_split(self.config, "train"))
-        barrier()
+        if create:
+            run_on_main(self._create)
         self.vocab = load_gloss_vocabulary(self.config, self.model_dir)
+
+    def _create(self) -> None:
+        """The toy videos and the gloss vocabulary, where they are missing."""
+        ensure_synthetic_videos(self.config, self.source)
+        ensure_gloss_vocabulary(self.config, self.model_dir, read_split(self.config, "train"))
 
     # ----- data ----------------------------------------------------------------------------
     def split(self, split: str) -> EncodedSplit:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import random
 import time
@@ -86,6 +85,7 @@ class Trainer:
         self.total_steps = self.cfg.max_steps or self.cfg.epochs * self.steps_per_epoch
         self.optimizer = build_optimizer(self.model, self.cfg)
         self.scheduler = build_scheduler(self.optimizer, self.cfg, self.total_steps)
+        self.scaler = context.precision.grad_scaler()
         self.ddp = DistributedDataParallel(self.model) if context.is_distributed else None
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
         self.best_score: float | None = None
@@ -106,6 +106,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
             "step": self.step,
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
@@ -121,6 +122,8 @@ class Trainer:
         load_model_weights(self.model, state, path)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):  # fp16 runs; bf16 and fp32 have no loss scale
+            self.scaler.load_state_dict(state["scaler"])
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         self.best_score = state["best_score"]
         set_rng_state(state["rng"])
@@ -172,21 +175,19 @@ class Trainer:
 
     # ----- training ------------------------------------------------------------------------------
     def _train_step(self, batch: dict) -> float:
+        """Forward under the configured precision, backward (loss-scaled for fp16), clip, step."""
         network = self.ddp or self.model
-        autocast = (
-            torch.autocast("cuda", dtype=torch.bfloat16)
-            if self.context.device.type == "cuda" and self.cfg.bf16
-            else contextlib.nullcontext()
-        )
-        with autocast:
+        with self.context.precision.autocast():
             loss = self.task.loss(network, batch, self.context.device)
         value = loss.item()
         if not math.isfinite(value):
             raise FloatingPointError(f"loss is {value} at step {self.step} (batch {batch['names'][:3]}...)")
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_grad_norm)
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)  # skipped (fp16) when the gradients overflowed
+        self.scaler.update()
         self.scheduler.step()
         return value
 

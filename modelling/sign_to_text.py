@@ -52,17 +52,20 @@ class SignToText(nn.Module):
         self.eos_id, self.lang_id = eos_id, lang_id
 
     def encoder_inputs(self, recognition: RecognitionOutput) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mapped features with ``</s> lang`` after each sample's valid frames, and the attention mask."""
+        """Mapped features with ``</s> lang`` after each sample's valid frames, and the attention mask.
+
+        The end embeddings take the mapped features' dtype, which autocast may have lowered.
+        """
         mapped = self.mapper(recognition.gloss_features)
-        batch, frames, _ = mapped.shape
+        batch, frames, dim = mapped.shape
         lengths = recognition.lengths.to(mapped.device)
         ends = self.gloss_embedding(torch.tensor([self.eos_id, self.lang_id], device=mapped.device))
-        ends = ends * self.translator.embed_scale
-        embeds = torch.cat([mapped, mapped.new_zeros(batch, 2, mapped.shape[2])], dim=1)
-        rows = torch.arange(batch, device=mapped.device)
+        ends = (ends * self.translator.embed_scale).to(mapped.dtype)
+        embeds = torch.cat([mapped, mapped.new_zeros(batch, 2, dim)], dim=1)
         embeds = embeds * valid_mask(lengths, frames + 2)[..., None]
-        embeds[rows, lengths] = ends[0]
-        embeds[rows, lengths + 1] = ends[1]
+        position = torch.arange(frames + 2, device=mapped.device)[None, :, None]
+        end = lengths[:, None, None]
+        embeds = torch.where(position == end, ends[0], torch.where(position == end + 1, ends[1], embeds))
         return embeds, valid_mask(lengths + 2, frames + 2).long()
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor | None) -> SignToTextOutput:

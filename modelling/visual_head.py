@@ -3,7 +3,9 @@
 Projection block (Linear, BatchNorm over valid frames only, ReLU), sinusoidal positional
 encoding, temporal conv block (Conv1d k=3 -> ReLU -> Conv1d k=3, residual, LayerNorm), dropout,
 and the gloss classifier. Padded frames are zeroed before every convolution, so each valid frame's
-output is the same whether or not the sample is padded in a batch.
+output is the same whether or not the sample is padded in a batch. Under autocast the activations
+keep the dtype the layers give them: masks multiply as booleans and the position table is made in
+the activations' dtype.
 """
 
 from __future__ import annotations
@@ -19,22 +21,25 @@ def valid_mask(lengths: torch.Tensor, max_length: int) -> torch.Tensor:
     return torch.arange(max_length, device=lengths.device)[None, :] < lengths[:, None]
 
 
-def sinusoidal_positions(length: int, dim: int, device: torch.device | None = None) -> torch.Tensor:
-    """The Transformer's sinusoidal position encodings, ``length×dim``."""
+def sinusoidal_positions(
+    length: int, dim: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """The Transformer's sinusoidal position encodings, ``length×dim`` (computed in fp32, returned as ``dtype``)."""
     position = torch.arange(length, device=device, dtype=torch.float32)[:, None]
     frequency = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim))
     table = torch.zeros(length, dim, device=device)
     table[:, 0::2] = torch.sin(position * frequency)
     table[:, 1::2] = torch.cos(position * frequency[: dim // 2])
-    return table
+    return table.to(dtype)
 
 
 class MaskedBatchNorm(nn.BatchNorm1d):
     """BatchNorm1d over the valid frames of a B×T×C batch; padded frames come out as zeros."""
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        out = torch.zeros_like(x)
-        out[mask] = super().forward(x[mask])
+        normed = super().forward(x[mask])
+        out = normed.new_zeros(x.shape)  # in the dtype batch norm gave (autocast may change it)
+        out[mask] = normed
         return out
 
 
@@ -56,9 +61,9 @@ class VisualHead(nn.Module):
     def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Gloss features (B×T×hidden) and gloss logits (B×T×classes); padded frames are zeros."""
         mask = valid_mask(lengths, features.shape[1])
-        keep = mask[..., None].to(features.dtype)
+        keep = mask[..., None]  # boolean: multiplying keeps each activation's dtype
         x = torch.relu(self.norm(self.projection(features), mask))
-        x = self.dropout(x + sinusoidal_positions(x.shape[1], x.shape[2], x.device)) * keep
+        x = self.dropout(x + sinusoidal_positions(x.shape[1], x.shape[2], x.device, x.dtype)) * keep
         hidden = torch.relu(self.conv1(x.transpose(1, 2))) * keep.transpose(1, 2)
         x = self.layer_norm(x + self.dropout(self.conv2(hidden).transpose(1, 2))) * keep
         return x, self.classifier(self.dropout(x))

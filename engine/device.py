@@ -1,0 +1,77 @@
+"""Device and numeric precision: the ``training.device`` and ``training.precision`` settings resolved.
+
+``device: auto`` takes this rank's GPU when CUDA is available, else the CPU. ``precision: auto`` is
+bf16 autocast on a GPU that supports it and fp32 otherwise; ``fp16`` runs autocast in float16 with
+a gradient scaler. Autocast runs on the CPU too (bf16 or fp16): the tests use that to follow the
+GPU's dtype paths without a GPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+
+from engine.errors import ToolkitError
+
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class DeviceError(ToolkitError):
+    """A device or precision this machine cannot provide, or more ranks than GPUs."""
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How computations run on ``device_type``: fp32, or autocast to bf16 / fp16."""
+
+    name: str
+    device_type: str
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        """The autocast dtype, None for fp32."""
+        return AUTOCAST_DTYPES.get(self.name)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Autocast to this precision (a no-op for fp32)."""
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+    def grad_scaler(self) -> torch.amp.GradScaler:
+        """A loss scaler, enabled for fp16 only (bf16 and fp32 keep fp32's range)."""
+        return torch.amp.GradScaler(self.device_type, enabled=self.name == "fp16")
+
+
+def resolve_device(choice: str, local_rank: int, local_world_size: int) -> torch.device:
+    """The device of local rank ``local_rank``; a clear error when CUDA is missing or has too few GPUs."""
+    if choice not in DEVICES:
+        raise DeviceError(f"device {choice!r} is not one of {list(DEVICES)}")
+    if choice == "cpu" or (choice == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise DeviceError("device 'cuda' was asked for, but CUDA is not available here: use --device cpu")
+    gpus = torch.cuda.device_count()
+    if local_world_size > gpus:
+        raise DeviceError(
+            f"{local_world_size} processes per node but {gpus} visible GPU(s): start at most {gpus} "
+            f"(torchrun --nproc_per_node {gpus}), or run on the CPU with --device cpu"
+        )
+    return torch.device("cuda", local_rank)
+
+
+def resolve_precision(choice: str, device: torch.device) -> Precision:
+    """The precision for ``choice`` on ``device``; a clear error for one the device cannot run."""
+    if choice not in PRECISIONS:
+        raise DeviceError(f"precision {choice!r} is not one of {list(PRECISIONS)}")
+    if choice == "auto":
+        bf16_gpu = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        return Precision("bf16" if bf16_gpu else "fp32", device.type)
+    if choice == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        name = torch.cuda.get_device_name(device)
+        raise DeviceError(f"precision bf16: {name} does not support bfloat16; use --precision fp16 or fp32")
+    return Precision(choice, device.type)
