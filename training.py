@@ -42,7 +42,7 @@ def train(args: argparse.Namespace, config: Config, context: DistributedContext)
     if context.is_main:
         save_config(config, model_dir / "config.yaml")
     get_logger().info(
-        "task %s, config %s, model_dir %s; %s, precision %s",
+        "task %s, config %s, model_dir %s; device %s, precision %s",
         config.task,
         args.config,
         model_dir,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import traceback
 from collections.abc import Callable
 
 from engine.config import Config, load_config
 from engine.device import DEVICES, PRECISIONS
-from engine.distributed import DistributedContext, cleanup_distributed, setup_distributed
+from engine.distributed import DistributedContext, SharedFailure, barrier, cleanup_distributed, setup_distributed
 from engine.errors import ToolkitError
 
 
@@ -57,7 +58,12 @@ def run_cli(args: argparse.Namespace, job: Callable[[Config, DistributedContext]
         training = dataclasses.replace(config.training, device=context.device.type, precision=context.precision.name)
         job(dataclasses.replace(config, training=training), context)
     except (ToolkitError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        shared = isinstance(error, SharedFailure)
+        if shared and error.__cause__ is not None and not isinstance(error.__cause__, ToolkitError | OSError):
+            traceback.print_exception(error.__cause__)  # rank 0 met a bug, not bad input: show where
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        if shared:  # every rank raised it: leave together, so torchrun stops none before it has said why
+            barrier()
         return 2
     finally:
         cleanup_distributed()

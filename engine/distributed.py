@@ -60,26 +60,33 @@ def barrier() -> None:
         dist.barrier()
 
 
+class SharedFailure(ToolkitError):
+    """A failure every rank raises at the same point (see :func:`run_on_main`), so all can leave together."""
+
+
 def run_on_main(step: Callable[[], None]) -> None:
     """Run ``step`` on rank 0 while the other ranks wait; if it fails, every rank raises its message.
 
     So a preparation error on rank 0 (corrupt annotations, say) ends all ranks at once with the same
-    message instead of leaving them at a barrier until the process-group timeout.
+    message instead of leaving them at a barrier until the process-group timeout. Single-process
+    runs raise the error itself.
     """
     failure: str | None = None
+    cause: Exception | None = None
     try:
         if not dist.is_initialized() or dist.get_rank() == 0:
             step()
     except Exception as error:
+        if not dist.is_initialized():
+            raise
         failure = str(error) if isinstance(error, ToolkitError | OSError) else f"{type(error).__name__}: {error}"
-        raise
-    finally:
-        if dist.is_initialized():
-            box = [failure]
-            dist.broadcast_object_list(box, src=0)
-            failure = box[0]
+        cause = error
+    if dist.is_initialized():
+        box = [failure]
+        dist.broadcast_object_list(box, src=0)
+        failure = box[0]
     if failure is not None:
-        raise ToolkitError(failure)
+        raise SharedFailure(failure) from cause
 
 
 def gather_objects(obj: Any) -> list[Any]:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
+import extract_feature
+import training
 from dataset.toy_sign_language import generate_split, write_toy_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,6 +22,32 @@ PHOENIX = SHARED / "data" / "phoenix-2014t"
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 torch.set_num_threads(1)  # the tests' models are tiny: threads only add overhead on a shared CI machine
+
+
+def free_port() -> int:
+    """A TCP port on localhost that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def torchrun_command(script: str, args: list[str], launcher: list[str] | None = None) -> list[str]:
+    """``torchrun`` of the project's ``script`` on the CPU (gloo): two local ranks unless ``launcher`` says otherwise.
+
+    The command names its device, so it runs the same on machines with zero, one or several GPUs.
+    """
+    launcher = launcher or ["--nproc_per_node", "2", "--master_port", str(free_port())]
+    return [sys.executable, "-m", "torch.distributed.run", *launcher, str(ROOT / script), *args, "--device", "cpu"]
+
+
+def torchrun_env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+
+def torchrun(script: str, args: list[str], cwd: Path, launcher: list[str] | None = None):
+    """Run :func:`torchrun_command` to its end (10 minutes at most) and return the finished process."""
+    command = torchrun_command(script, args, launcher)
+    return subprocess.run(command, cwd=cwd, env=torchrun_env(), capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="session")
@@ -121,3 +152,42 @@ def tiny_s2g_config(data_root: Path, model_dir: Path, **sections) -> dict:
     for section, values in sections.items():
         config[section] = {**config.get(section, {}), **values}
     return config
+
+
+def s2t_config(root, model_dir, **training_values) -> dict:
+    """S2T on the features of the ``pipeline`` fixture, starting from its S2G and G2T checkpoints."""
+    config = tiny_config(
+        {split: str(root / "data" / f"toy.{split}") for split in ("train", "dev", "test")},
+        model_dir,
+        training={"epochs": 2, **training_values},
+    )
+    config["task"] = "s2t"
+    config["tokenizer"] = {
+        "gloss_vocab": str(root / "s2g" / "gloss_vocab.txt"),
+        "text_tokenizer": str(root / "g2t" / "text_tokenizer"),
+    }
+    config["recognition"] = tiny_s2g_config(root, root)["recognition"]
+    config["s2t"] = {
+        "s2g_checkpoint": str(root / "s2g" / "best.ckpt"),
+        "g2t_checkpoint": str(root / "g2t" / "best.ckpt"),
+        "features": str(root / "s2g" / "features"),
+        "recognition_weight": 1.0,
+        "translation_weight": 1.0,
+    }
+    return config
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory):
+    """Tiny S2G (toy videos), its features, a G2T on the same annotations and vocabulary, and an S2T."""
+    root = tmp_path_factory.mktemp("pipeline")
+    s2g = write_config(root / "s2g.yaml", tiny_s2g_config(root / "data", root / "s2g", training={"max_steps": 6}))
+    assert training.main(["--config", str(s2g)]) == 0
+    assert extract_feature.main(["--config", str(s2g)]) == 0
+    data = {split: str(root / "data" / f"toy.{split}") for split in ("train", "dev", "test")}
+    g2t_config = tiny_config(data, root / "g2t", training={"max_steps": 6})
+    g2t_config["tokenizer"]["gloss_vocab"] = str(root / "s2g" / "gloss_vocab.txt")
+    assert training.main(["--config", str(write_config(root / "g2t.yaml", g2t_config))]) == 0
+    s2t = write_config(root / "s2t.yaml", s2t_config(root, root / "s2t"))
+    assert training.main(["--config", str(s2t)]) == 0
+    return root, s2t

@@ -35,6 +35,12 @@ def test_overrides_set_single_keys(config_path):
         ({"data": {"train": "/nonexistent/train.pkl"}}, "data.train: annotation file not found"),
         ({"model": {"pretrained": "/nonexistent/mbart"}}, "model.pretrained: file or directory not found"),
         ({"task": "s2x"}, "task: 's2x' is not one of"),
+        (
+            {"training": {"precision": "fp8"}},
+            "training.precision: 'fp8' is not one of ['auto', 'fp32', 'bf16', 'fp16']",
+        ),
+        ({"training": {"device": "tpu"}}, "training.device: 'tpu' is not one of ['auto', 'cpu', 'cuda']"),
+        ({"training": {"bf16": True}}, "'training.bf16' is no longer a key: use training.precision"),
     ],
 )
 def test_config_errors_name_file_and_key(tmp_path, toy_data, change, message):

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 import torch
 
 import extract_feature
 import training
 from dataset.feature_store import load_store, parts_dir, write_part
-from tests.conftest import ROOT, tiny_config, tiny_s2g_config, write_config
+from tests.conftest import tiny_config, tiny_s2g_config, torchrun, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -57,11 +53,8 @@ def test_resume_keeps_finished_samples_and_extracts_the_rest(s2g_run, tmp_path):
 
 def test_two_process_torchrun_extraction_equals_one_process(s2g_run, tmp_path):
     path, root = s2g_run
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29541"]
-    command += [str(ROOT / "extract_feature.py"), "--config", str(path), "--output-dir", str(tmp_path)]
-    command += ["--save-every", "5"]
-    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    args = ["--config", str(path), "--output-dir", str(tmp_path), "--save-every", "5"]
+    result = torchrun("extract_feature.py", args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     for split in ("train", "dev", "test"):
         single = load_store(root / "single", split)["features"]

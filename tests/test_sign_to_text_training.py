@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 import torch
 
-import extract_feature
 import prediction
 import training
 import translate
@@ -19,48 +15,9 @@ from dataset.sign_video import SkippedVideo, collate_videos
 from engine.config import load_config
 from engine.distributed import setup_distributed
 from engine.tasks import build_task
-from tests.conftest import ROOT, tiny_config, tiny_s2g_config, write_config
+from tests.conftest import s2t_config, tiny_s2g_config, torchrun, write_config
 
 pytestmark = pytest.mark.slow
-
-
-def s2t_config(root, model_dir, **training_values) -> dict:
-    """S2T on the features of the ``pipeline`` fixture, starting from its S2G and G2T checkpoints."""
-    config = tiny_config(
-        {split: str(root / "data" / f"toy.{split}") for split in ("train", "dev", "test")},
-        model_dir,
-        training={"epochs": 2, **training_values},
-    )
-    config["task"] = "s2t"
-    config["tokenizer"] = {
-        "gloss_vocab": str(root / "s2g" / "gloss_vocab.txt"),
-        "text_tokenizer": str(root / "g2t" / "text_tokenizer"),
-    }
-    config["recognition"] = tiny_s2g_config(root, root)["recognition"]
-    config["s2t"] = {
-        "s2g_checkpoint": str(root / "s2g" / "best.ckpt"),
-        "g2t_checkpoint": str(root / "g2t" / "best.ckpt"),
-        "features": str(root / "s2g" / "features"),
-        "recognition_weight": 1.0,
-        "translation_weight": 1.0,
-    }
-    return config
-
-
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    """Tiny S2G (toy videos), its features, a G2T on the same annotations and vocabulary, and an S2T."""
-    root = tmp_path_factory.mktemp("pipeline")
-    s2g = write_config(root / "s2g.yaml", tiny_s2g_config(root / "data", root / "s2g", training={"max_steps": 6}))
-    assert training.main(["--config", str(s2g)]) == 0
-    assert extract_feature.main(["--config", str(s2g)]) == 0
-    data = {split: str(root / "data" / f"toy.{split}") for split in ("train", "dev", "test")}
-    g2t_config = tiny_config(data, root / "g2t", training={"max_steps": 6})
-    g2t_config["tokenizer"]["gloss_vocab"] = str(root / "s2g" / "gloss_vocab.txt")
-    assert training.main(["--config", str(write_config(root / "g2t.yaml", g2t_config))]) == 0
-    s2t = write_config(root / "s2t.yaml", s2t_config(root, root / "s2t"))
-    assert training.main(["--config", str(s2t)]) == 0
-    return root, s2t
 
 
 def test_s2t_report_has_translation_wer_and_the_cascade(pipeline):
@@ -107,10 +64,7 @@ def test_missing_features_are_a_clear_error(pipeline, tmp_path, capsys):
 def test_torchrun_two_process_s2t(pipeline, tmp_path):
     root, _ = pipeline
     path = write_config(tmp_path / "s2t.yaml", s2t_config(root, tmp_path / "model", epochs=1))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29547"]
-    command += [str(ROOT / "training.py"), "--config", str(path)]
-    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    result = torchrun("training.py", ["--config", str(path)], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     log = (tmp_path / "model" / "train.log").read_text()
     assert "on 2 rank(s)" in log and "weights identical on 2 ranks: True" in log

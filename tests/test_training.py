@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import pickle
 import shutil
 import subprocess
-import sys
+import time
 
 import pytest
 import torch
@@ -17,7 +16,7 @@ import yaml
 import prediction
 import training
 from engine.checkpoint import step_checkpoints
-from tests.conftest import ROOT, tiny_config, write_config
+from tests.conftest import ROOT, free_port, tiny_config, torchrun, torchrun_command, torchrun_env, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -152,28 +151,63 @@ def test_quick_start_default_learns_the_toy_language(tmp_path):
     assert report["test"]["metrics"]["bleu4"] > 80
 
 
-def test_torchrun_two_processes_end_with_identical_weights(tmp_path, toy_data):
-    config = tiny_config(toy_data, tmp_path / "model", training={"epochs": 1})
-    path = write_config(tmp_path / "run.yaml", config)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_port",
-        "29533",
-        str(ROOT / "training.py"),
-        "--config",
-        str(path),
-    ]
-    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory, toy_data):
+    """One G2T epoch on 2 ranks, twice: one torchrun launcher with 2 processes, and 2 launchers as 2 nodes."""
+    root = tmp_path_factory.mktemp("two_ranks")
+    runs = {}
+    for name in ("one_node", "two_nodes"):
+        config = tiny_config(toy_data, root / name, training={"epochs": 1})
+        runs[name] = (write_config(root / f"{name}.yaml", config), root / name)
+    result = torchrun("training.py", ["--config", str(runs["one_node"][0])], cwd=root)
     assert result.returncode == 0, result.stderr[-3000:]
-    log = (tmp_path / "model" / "train.log").read_text()
-    assert "on 2 rank(s)" in log
+    endpoint = f"127.0.0.1:{free_port()}"
+    launcher = ["--nnodes", "2", "--nproc_per_node", "1", "--rdzv_backend", "c10d"]
+    launcher += ["--rdzv_endpoint", endpoint, "--rdzv_id", "two-nodes-test"]
+    command = torchrun_command("training.py", ["--config", str(runs["two_nodes"][0])], launcher)
+    nodes = [
+        subprocess.Popen(
+            command, cwd=root, env=torchrun_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [node.communicate(timeout=600) for node in nodes]
+    for node, (_, err) in zip(nodes, outputs, strict=True):
+        assert node.returncode == 0, err[-3000:]
+    return {name: model_dir for name, (_, model_dir) in runs.items()}
+
+
+def test_torchrun_two_processes_end_with_identical_weights(two_ranks):
+    log = (two_ranks["one_node"] / "train.log").read_text()
+    assert "on 2 rank(s)" in log and "device cpu, precision fp32" in log
     assert "weights identical on 2 ranks: True" in log
-    assert (tmp_path / "model" / "predictions" / "test.hyp.tsv").is_file()
+    assert (two_ranks["one_node"] / "predictions" / "test.hyp.tsv").is_file()
+
+
+def test_two_nodes_end_with_the_weights_of_one_node_with_two_ranks(two_ranks):
+    """Two torchrun launchers joined by a c10d rendezvous train exactly as one launcher with two ranks."""
+    assert "on 2 rank(s)" in (two_ranks["two_nodes"] / "train.log").read_text()
+    one = torch.load(two_ranks["one_node"] / "best.ckpt", weights_only=False)
+    two = torch.load(two_ranks["two_nodes"] / "best.ckpt", weights_only=False)
+    assert one["step"] == two["step"] > 0
+    assert one["model"].keys() == two["model"].keys()
+    for key, tensor in one["model"].items():
+        assert torch.equal(two["model"][key], tensor), key
+
+
+def test_a_failure_in_preparation_ends_every_rank_with_its_message(tmp_path, toy_data):
+    """Corrupt annotations fail on rank 0 (which builds the vocabularies); rank 1 stops with the same line."""
+    corrupt = tmp_path / "corrupt.train"
+    corrupt.write_bytes(b"\x1f\x8b\x08garbage")
+    config = tiny_config({**toy_data, "train": str(corrupt)}, tmp_path / "model")
+    started = time.monotonic()
+    result = torchrun("training.py", ["--config", str(write_config(tmp_path / "run.yaml", config))], cwd=tmp_path)
+    assert result.returncode != 0 and time.monotonic() - started < 120
+    messages = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(messages) == 2 and messages[0] == messages[1], result.stderr[-3000:]
+    assert f"{corrupt}: not a readable" in messages[0]
+    assert "[rank1]: Traceback" not in result.stderr and "exitcode  : 2" in result.stderr
+    assert not list((tmp_path / "model").glob("*.ckpt"))
 
 
 def test_training_from_a_pretrained_mbart_directory(tmp_path, toy_data, tiny_mbart_dir):
