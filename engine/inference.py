@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -35,6 +36,7 @@ def sharded_inference(
         collate_fn=collate,
         num_workers=num_workers,
         pin_memory=context.device.type == "cuda",
+        generator=torch.Generator().manual_seed(0),  # leaves the global RNG (dropout, resume) untouched
     )
     batches = tqdm(loader, desc=description, disable=not context.is_main, leave=False, dynamic_ncols=True)
     local: list[tuple[int, Any]] = []

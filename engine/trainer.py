@@ -80,6 +80,9 @@ class Trainer:
             collate_fn=task.collator(),
             num_workers=self.cfg.num_workers,
             pin_memory=context.device.type == "cuda",
+            # worker seeds from a generator of its own: starting an epoch's iterator must not draw from
+            # the global RNG, or a run resumed mid-epoch would see other dropout masks than the original
+            generator=torch.Generator().manual_seed(self.cfg.seed),
         )
         self.steps_per_epoch = len(self.sampler)
         self.total_steps = self.cfg.max_steps or self.cfg.epochs * self.steps_per_epoch
