@@ -1,4 +1,9 @@
-"""Shared fixtures: the toy data set, small configs, and a tiny random mBART saved to disk."""
+"""Shared fixtures: the toy data set, small configs, and a tiny random mBART saved to disk.
+
+The small configs run on the CPU in fp32 (``training.device: cpu``), so every numeric comparison holds
+the same on machines with zero, one or several GPUs; ``test_mixed_precision`` runs the commands in
+bf16 on the CPU and, where there is one, on the GPU.
+"""
 
 from __future__ import annotations
 
@@ -75,6 +80,7 @@ def tiny_config(data: dict[str, str], model_dir: Path, **sections) -> dict:
             "validate_every": 1,
             "validate_unit": "epochs",
             "log_every": 5,
+            "device": "cpu",
         },
         "generation": {"num_beams": 2, "max_length": 30, "batch_size": 32},
     }
@@ -147,6 +153,7 @@ def tiny_s2g_config(data_root: Path, model_dir: Path, **sections) -> dict:
             "validate_unit": "epochs",
             "log_every": 2,
             "keep_last": 3,
+            "device": "cpu",
         },
     }
     for section, values in sections.items():

@@ -140,9 +140,10 @@ def test_recognition_keeps_padded_frames_zero_under_autocast(precision):
 
 
 # ----- the commands with --precision bf16, on the tiny pipeline's data and checkpoints -----------------------
-# S3D in bf16 is slow on CPUs without bf16 units: the video runs take few samples (8 train, 2 dev, 2 test).
+# On the CPU, and on the GPU too where there is one. S3D in bf16 is slow on CPUs without bf16 units:
+# the video runs take few samples (8 train, 2 dev, 2 test).
 
-BF16 = ["--device", "cpu", "--precision", "bf16"]
+DEVICES = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
 FEW = {"train": 8, "dev": 2, "test": 2}
 
 
@@ -164,38 +165,45 @@ def on_few_videos(config: dict, root, directory) -> dict:
     return config
 
 
-def assert_ran_in_bf16(model_dir) -> dict:
-    """The run's resolved config names bf16 on the CPU; returns its report."""
+def bf16(device: str) -> list[str]:
+    return ["--device", device, "--precision", "bf16"]
+
+
+def assert_ran_in_bf16(model_dir, device: str) -> dict:
+    """The run's resolved config names bf16 on ``device``; returns its report."""
     resolved = yaml.safe_load((model_dir / "config.yaml").read_text())["training"]
-    assert (resolved["device"], resolved["precision"]) == ("cpu", "bf16")
-    assert "device cpu, precision bf16" in (model_dir / "train.log").read_text()
+    assert (resolved["device"], resolved["precision"]) == (device, "bf16")
+    assert f"device {device}{':0' * (device == 'cuda')}, precision bf16" in (model_dir / "train.log").read_text()
     return json.loads((model_dir / "predictions" / "report.json").read_text())
 
 
 @pytest.mark.slow
-def test_g2t_trains_validates_and_predicts_in_bf16(pipeline, tmp_path):
+@pytest.mark.parametrize("device", DEVICES)
+def test_g2t_trains_validates_and_predicts_in_bf16(device, pipeline, tmp_path):
     root, _ = pipeline
     data = {split: str(root / "data" / f"toy.{split}") for split in ("train", "dev", "test")}
     config = tiny_config(data, tmp_path / "g2t", training={"max_steps": 2})
     config["tokenizer"]["gloss_vocab"] = str(root / "s2g" / "gloss_vocab.txt")
-    assert training.main(["--config", str(write_config(tmp_path / "g2t.yaml", config)), *BF16]) == 0
-    report = assert_ran_in_bf16(tmp_path / "g2t")
+    assert training.main(["--config", str(write_config(tmp_path / "g2t.yaml", config)), *bf16(device)]) == 0
+    report = assert_ran_in_bf16(tmp_path / "g2t", device)
     assert report["test"]["counts"]["samples"] == 12 and "bleu4" in report["test"]["metrics"]
 
 
 @pytest.mark.slow
-def test_s2g_on_video_trains_validates_and_predicts_in_bf16(pipeline, tmp_path):
+@pytest.mark.parametrize("device", DEVICES)
+def test_s2g_on_video_trains_validates_and_predicts_in_bf16(device, pipeline, tmp_path):
     root, _ = pipeline
     config = on_few_videos(tiny_s2g_config(root / "data", tmp_path / "s2g"), root, tmp_path)
-    assert training.main(["--config", str(write_config(tmp_path / "s2g.yaml", config)), *BF16]) == 0
-    report = assert_ran_in_bf16(tmp_path / "s2g")
+    assert training.main(["--config", str(write_config(tmp_path / "s2g.yaml", config)), *bf16(device)]) == 0
+    report = assert_ran_in_bf16(tmp_path / "s2g", device)
     assert report["test"]["counts"]["samples"] == 2 and "wer" in report["test"]["metrics"]
 
 
 @pytest.mark.slow
-def test_extraction_in_bf16_stays_close_to_fp32(pipeline, tmp_path):
+@pytest.mark.parametrize("device", DEVICES)
+def test_extraction_in_bf16_stays_close_to_fp32(device, pipeline, tmp_path):
     root, _ = pipeline
-    argv = ["--config", str(root / "s2g.yaml"), "--splits", "dev", "--output-dir", str(tmp_path), *BF16]
+    argv = ["--config", str(root / "s2g.yaml"), "--splits", "dev", "--output-dir", str(tmp_path), *bf16(device)]
     assert extract_feature.main(argv) == 0
     store = load_store(tmp_path, "dev")
     assert store["metadata"]["precision"] == "bf16"
@@ -208,30 +216,34 @@ def test_extraction_in_bf16_stays_close_to_fp32(pipeline, tmp_path):
 
 
 @pytest.mark.slow
-def test_s2t_on_features_and_the_cascade_in_bf16(pipeline, tmp_path):
+@pytest.mark.parametrize("device", DEVICES)
+def test_s2t_on_features_and_the_cascade_in_bf16(device, pipeline, tmp_path):
     root, _ = pipeline
     config = s2t_config(root, tmp_path / "s2t", max_steps=2)
-    assert training.main(["--config", str(write_config(tmp_path / "s2t.yaml", config)), *BF16]) == 0
-    report = assert_ran_in_bf16(tmp_path / "s2t")
+    assert training.main(["--config", str(write_config(tmp_path / "s2t.yaml", config)), *bf16(device)]) == 0
+    report = assert_ran_in_bf16(tmp_path / "s2t", device)
     for row in ("test", "test-cascade"):
         assert report[row]["counts"]["samples"] == 12 and {"bleu4", "wer"} <= set(report[row]["metrics"])
 
 
 @pytest.mark.slow
-def test_s2t_end_to_end_on_video_and_translate_in_bf16(pipeline, tmp_path, capsys):
+@pytest.mark.parametrize("device", DEVICES)
+def test_s2t_end_to_end_on_video_and_translate_in_bf16(device, pipeline, tmp_path, capsys):
     root, features_config = pipeline
     config = on_few_videos(s2t_config(root, tmp_path / "s2t"), root, tmp_path)
     config["s2t"]["features"] = None
     path = write_config(tmp_path / "s2t_video.yaml", config)
-    assert training.main(["--config", str(path), *BF16]) == 0
-    assert "test-cascade" in assert_ran_in_bf16(tmp_path / "s2t")
+    assert training.main(["--config", str(path), *bf16(device)]) == 0
+    assert "test-cascade" in assert_ran_in_bf16(tmp_path / "s2t", device)
     video = str(root / "data" / "test" / "toy-00001.mp4")
     capsys.readouterr()
     for mode in ([], ["--cascade"]):
-        assert translate.main(["--config", str(path), video, "--json", *mode, *BF16]) == 0
+        assert translate.main(["--config", str(path), video, "--json", *mode, *bf16(device)]) == 0
         (result,) = json.loads(capsys.readouterr().out)
         assert result["video"] == video and isinstance(result["text"], str)
-    assert translate.main(["--config", str(features_config), video, "--json", *BF16]) == 0  # S3D outside the model
+    assert (
+        translate.main(["--config", str(features_config), video, "--json", *bf16(device)]) == 0
+    )  # S3D outside the model
     assert set(json.loads(capsys.readouterr().out)[0]["seconds"]) == {"decode", "s3d", "translate"}
 
 
@@ -242,14 +254,14 @@ def test_a_run_resumed_mid_epoch_ends_like_the_uninterrupted_one(toy_data, tmp_p
     config = tiny_config(toy_data, tmp_path / "model", training={"max_steps": 6, "validate_every": 3})
     config["training"]["validate_unit"] = "steps"
     path = write_config(tmp_path / "run.yaml", config)
-    device = ["--device", "cpu", "--precision", precision]
-    assert training.main(["--config", str(path), *device]) == 0
+    flags = ["--device", "cpu", "--precision", precision]
+    assert training.main(["--config", str(path), *flags]) == 0
     first, last = step_checkpoints(tmp_path / "model")
     assert torch.load(first, weights_only=False)["step"] == 3
     resumed = tmp_path / "resumed"
     shutil.copytree(tmp_path / "model", resumed)
     (resumed / last.name).unlink()
-    assert training.main(["--config", str(path), "-o", f"training.model_dir={resumed}", "--resume", *device]) == 0
+    assert training.main(["--config", str(path), "-o", f"training.model_dir={resumed}", "--resume", *flags]) == 0
     expected = torch.load(last, weights_only=False)
     got = torch.load(resumed / last.name, weights_only=False)
     assert got["scaler"] == expected["scaler"] and bool(expected["scaler"]) == (precision == "fp16")

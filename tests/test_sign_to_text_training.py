@@ -33,7 +33,7 @@ def test_s2t_report_has_translation_wer_and_the_cascade(pipeline):
 
 def test_s2t_starts_from_the_s2g_and_g2t_weights(pipeline):
     root, config_path = pipeline
-    task = build_task(load_config(config_path), setup_distributed())
+    task = build_task(load_config(config_path), setup_distributed("cpu"))
     task.prepare(create=True)  # a new run starts from the S2G and G2T checkpoints
     model = task.build_model()
     s2g = torch.load(root / "s2g" / "best.ckpt", weights_only=False)["model"]
@@ -115,7 +115,7 @@ def test_a_batch_without_readable_videos_is_a_weightless_pass_through_every_modu
     config = s2t_config(root, tmp_path / "model")
     config["s2t"]["features"] = None
     config["data"]["video"] = tiny_s2g_config(root / "data", root)["data"]["video"]
-    task = build_task(load_config(write_config(tmp_path / "s2t_video.yaml", config)), setup_distributed())
+    task = build_task(load_config(write_config(tmp_path / "s2t_video.yaml", config)), setup_distributed("cpu"))
     task.prepare(create=False)
     model = task.build_model().train()
     batch = collate_videos([SkippedVideo("train/x", "unreadable"), SkippedVideo("train/y", "unreadable")])

@@ -39,6 +39,8 @@ def test_run_directory_contents(trained):
     _, model_dir = trained
     names = {p.name for p in model_dir.iterdir()}
     assert {"config.yaml", "train.log", "best.ckpt", "gloss_vocab.txt", "text_tokenizer", "tensorboard"} <= names
+    resolved = yaml.safe_load((model_dir / "config.yaml").read_text())["training"]
+    assert (resolved["device"], resolved["precision"]) == ("cpu", "fp32")  # precision auto, resolved
     assert len(step_checkpoints(model_dir)) == 2
     assert not [p for p in model_dir.rglob("*.tmp")]
     report = json.loads((model_dir / "predictions" / "report.json").read_text())
@@ -145,7 +147,7 @@ def test_quick_start_default_learns_the_toy_language(tmp_path):
     """The README's main job (synthetic_g2t.yaml) runs and translates the toy language well."""
     data = {s: str(tmp_path / "data" / f"toy.{s}") for s in ("train", "dev", "test")}
     overrides = [f"data.{s}={p}" for s, p in data.items()] + [f"training.model_dir={tmp_path / 'model'}"]
-    argv = [item for o in overrides for item in ("-o", o)]
+    argv = [item for o in overrides for item in ("-o", o)] + ["--device", "cpu"]
     assert run_training(ROOT / "experiments" / "configs" / "synthetic_g2t.yaml", *argv) == 0
     report = json.loads((tmp_path / "model" / "predictions" / "report.json").read_text())
     assert report["test"]["metrics"]["bleu4"] > 80
