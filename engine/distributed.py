@@ -46,7 +46,10 @@ def setup_distributed(device: str = "auto", precision: str = "auto") -> Distribu
     if resolved.type == "cuda":
         torch.cuda.set_device(resolved)
     if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if resolved.type == "cuda" else "gloo")
+        if resolved.type == "cuda":
+            dist.init_process_group(backend="nccl", device_id=resolved)
+        else:
+            dist.init_process_group(backend="gloo")
     return DistributedContext(rank, world_size, resolved, resolve_precision(precision, resolved))
 
 
