@@ -89,6 +89,30 @@ def tiny_config(data: dict[str, str], model_dir: Path, **sections) -> dict:
     return config
 
 
+def tiny_translator(label_smoothing: float = 0.0):
+    """A random 1+1-layer mBART translator, d_model 16, 40 tokens (pad 1, eos 2), decoding into token 5."""
+    from transformers import MBartConfig, MBartForConditionalGeneration
+
+    from modelling.translation import TextTranslator
+
+    config = MBartConfig(
+        vocab_size=40,
+        d_model=16,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        max_position_embeddings=64,
+        pad_token_id=1,
+        eos_token_id=2,
+        bos_token_id=0,
+        dropout=0.0,
+    )
+    return TextTranslator(MBartForConditionalGeneration(config), tgt_lang_id=5, label_smoothing=label_smoothing)
+
+
 def write_config(path: Path, config: dict) -> Path:
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path

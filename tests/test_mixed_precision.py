@@ -15,7 +15,6 @@ import shutil
 import pytest
 import torch
 import yaml
-from transformers import MBartConfig, MBartForConditionalGeneration
 
 import extract_feature
 import training
@@ -28,34 +27,13 @@ from engine.device import Precision
 from modelling.recognition import SignToGloss, ctc_loss
 from modelling.s3d import S3DBackbone
 from modelling.sign_to_text import Cascade, SignToText
-from modelling.translation import GlossToText, TextTranslator
+from modelling.translation import GlossToText
 from modelling.visual_head import VisualHead
-from tests.conftest import s2t_config, tiny_config, tiny_s2g_config, write_config
+from tests.conftest import s2t_config, tiny_config, tiny_s2g_config, tiny_translator, write_config
 
 AUTOCAST = [Precision("bf16", "cpu"), Precision("fp16", "cpu")]
 GENERATION = GenerationConfig(num_beams=2, max_length=8)
 TARGETS = [[1, 2, 3], [4]]
-
-
-def translator() -> TextTranslator:
-    config = MBartConfig(
-        vocab_size=40,
-        d_model=16,
-        encoder_layers=1,
-        decoder_layers=1,
-        encoder_attention_heads=2,
-        decoder_attention_heads=2,
-        encoder_ffn_dim=32,
-        decoder_ffn_dim=32,
-        max_position_embeddings=64,
-        scale_embedding=True,
-        pad_token_id=1,
-        eos_token_id=2,
-        bos_token_id=0,
-        forced_eos_token_id=2,
-        dropout=0.0,
-    )
-    return TextTranslator(MBartForConditionalGeneration(config), tgt_lang_id=5, label_smoothing=0.1)
 
 
 def recognition() -> SignToGloss:
@@ -90,7 +68,7 @@ def losses_and_gradients(model: torch.nn.Module, loss_fn, precision: Precision |
 def test_sign_to_text_trains_under_autocast_like_fp32(precision):
     """The S2T step that stopped on a GPU (index put of fp32 end embeddings into bf16 features)."""
     torch.manual_seed(0)
-    model = SignToText(recognition(), translator(), eos_id=2, lang_id=3).train()
+    model = SignToText(recognition(), tiny_translator(label_smoothing=0.1), eos_id=2, lang_id=3).train()
     model.recognition.backbone.eval()  # batch statistics identical in both runs
     reference, reference_grads = losses_and_gradients(model, s2t_loss, None)
     loss, grads = losses_and_gradients(model, s2t_loss, precision)
@@ -102,7 +80,7 @@ def test_sign_to_text_trains_under_autocast_like_fp32(precision):
 @pytest.mark.parametrize("precision", AUTOCAST, ids=lambda p: p.name)
 def test_encoder_inputs_under_autocast_hold_the_end_embeddings_in_the_features_dtype(precision):
     torch.manual_seed(0)
-    model = SignToText(recognition(), translator(), eos_id=2, lang_id=3).eval()
+    model = SignToText(recognition(), tiny_translator(label_smoothing=0.1), eos_id=2, lang_id=3).eval()
     with torch.no_grad():
         reference, reference_mask = model.encoder_inputs(model.recognition(*videos()))
         with precision.autocast():
@@ -116,8 +94,10 @@ def test_encoder_inputs_under_autocast_hold_the_end_embeddings_in_the_features_d
 @pytest.mark.parametrize("precision", AUTOCAST, ids=lambda p: p.name)
 def test_generation_and_the_cascade_run_under_autocast(precision):
     torch.manual_seed(0)
-    s2t = SignToText(recognition(), translator(), eos_id=2, lang_id=3).eval()
-    cascade = Cascade(recognition().eval(), GlossToText(10, 0, translator()).eval(), beam_size=3)
+    s2t = SignToText(recognition(), tiny_translator(label_smoothing=0.1), eos_id=2, lang_id=3).eval()
+    cascade = Cascade(
+        recognition().eval(), GlossToText(10, 0, tiny_translator(label_smoothing=0.1)).eval(), beam_size=3
+    )
     with precision.autocast():
         ids, recognised = s2t.generate(*videos(), GENERATION)
         cascade_ids, glosses = cascade.generate(*videos(), GENERATION, eos_id=2, lang_id=3)

@@ -1,32 +1,15 @@
 import torch
-from transformers import MBartConfig, MBartForConditionalGeneration
 
 from engine.config import GenerationConfig
 from modelling.recognition import SignToGloss
 from modelling.sign_to_text import SignToText, VLMapper
-from modelling.translation import TextTranslator
 from modelling.visual_head import VisualHead
+from tests.conftest import tiny_translator
 
 
 def tiny_model() -> SignToText:
     torch.manual_seed(0)
-    config = MBartConfig(
-        vocab_size=40,
-        d_model=16,
-        encoder_layers=1,
-        decoder_layers=1,
-        encoder_attention_heads=2,
-        decoder_attention_heads=2,
-        encoder_ffn_dim=32,
-        decoder_ffn_dim=32,
-        max_position_embeddings=64,
-        pad_token_id=1,
-        eos_token_id=2,
-        bos_token_id=0,
-        dropout=0.0,
-    )
-    translator = TextTranslator(MBartForConditionalGeneration(config), tgt_lang_id=5, label_smoothing=0.0)
-    return SignToText(SignToGloss(VisualHead(24, 10, hidden_dim=12, ff_dim=20, dropout=0.0)), translator).eval()
+    return SignToText(SignToGloss(VisualHead(24, 10, hidden_dim=12, ff_dim=20, dropout=0.0)), tiny_translator()).eval()
 
 
 def test_mapper_maps_gloss_features_to_the_translator_width():
