@@ -77,7 +77,7 @@ def test_torchrun_with_more_ranks_than_gpus_stops_before_any_work(gpus, monkeypa
     for name, value in {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"}.items():
         monkeypatch.setenv(name, value)
     path = write_config(tmp_path / "run.yaml", tiny_config(toy_data, tmp_path / "model"))
-    assert training.main(["--config", str(path)]) == 2
+    assert training.main(["--config", str(path), "--device", "auto"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
         "error: 2 processes per node but 1 visible GPU(s): start at most 1 (torchrun --nproc_per_node 1), "
