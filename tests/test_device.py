@@ -84,3 +84,12 @@ def test_torchrun_with_more_ranks_than_gpus_stops_before_any_work(gpus, monkeypa
         "or run on the CPU with --device cpu"
     ]
     assert not torch.distributed.is_initialized() and not (tmp_path / "model").exists()
+
+
+def test_asking_for_cuda_where_there_is_none_is_one_line_before_any_work(gpus, tmp_path, toy_data, capsys):
+    gpus(0)
+    path = write_config(tmp_path / "run.yaml", tiny_config(toy_data, tmp_path / "model"))
+    assert training.main(["--config", str(path), "--device", "cuda"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: device 'cuda' was asked for, but CUDA is not available here: use --device cpu"]
+    assert not (tmp_path / "model").exists()
