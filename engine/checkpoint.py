@@ -1,4 +1,9 @@
-"""Atomic checkpoint files: ``step_<N>.ckpt`` (the last K kept) and ``best.ckpt``."""
+"""Atomic checkpoint files: ``step_<N>.ckpt`` (the last K kept) and ``best.ckpt``.
+
+Checkpoints are read with ``weights_only=True``: tensors, plain Python data and numpy arrays (the
+numpy RNG state) load; any other pickled object is refused, so opening someone else's checkpoint
+cannot run code.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,19 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+
+try:  # numpy >= 2
+    from numpy._core.multiarray import _reconstruct
+except ImportError:  # numpy 1.x
+    from numpy.core.multiarray import _reconstruct
 
 from engine.errors import ToolkitError
 
 STEP_PATTERN = re.compile(r"^step_(\d+)\.ckpt$")
+# what a numpy array (the numpy RNG state in "rng") needs to unpickle; none of these runs code
+NUMPY_ARRAY_GLOBALS = [_reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
 
 
 class CheckpointError(ToolkitError):
@@ -38,12 +51,29 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        with torch.serialization.safe_globals(NUMPY_ARRAY_GLOBALS):
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise CheckpointError(f"{path}: not a readable checkpoint: {error}") from error
+        unsafe = _unsafe_globals(path)
+        if unsafe:
+            raise CheckpointError(
+                f"{path}: refused: it carries pickled Python objects ({', '.join(unsafe[:3])}) besides tensors "
+                "and plain data, which could run code when loaded; this toolkit's checkpoints never do"
+            ) from error
+        raise CheckpointError(f"{path}: not a readable checkpoint: {str(error).splitlines()[0]}") from error
     if not isinstance(state, dict) or "model" not in state:
         raise CheckpointError(f"{path}: not a checkpoint of this toolkit (no 'model' entry)")
     return state
+
+
+def _unsafe_globals(path: Path) -> list[str]:
+    """The objects in checkpoint ``path`` that a weights-only load refuses (none when it is no zip checkpoint)."""
+    try:
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:
+        return []
+    allowed = {f"{g.__module__}.{g.__qualname__}" for g in NUMPY_ARRAY_GLOBALS}
+    return [name for name in names if name not in allowed]
 
 
 def step_checkpoints(model_dir: str | Path) -> list[Path]:

@@ -51,3 +51,29 @@ def test_mismatched_weights_name_the_checkpoint():
     state = {"model": torch.nn.Linear(4, 2).state_dict()}
     with pytest.raises(CheckpointError, match="other.ckpt: does not fit this model"):
         load_model_weights(model, state, "other.ckpt")
+
+
+class RunsCode:
+    """What a malicious checkpoint carries: unpickling it calls a function of the author's choice."""
+
+    def __reduce__(self):
+        return (print, ("this ran while loading",))
+
+
+def test_a_checkpoint_carrying_a_pickled_object_is_refused_without_running_it(tmp_path, capsys):
+    path = tmp_path / "foreign.ckpt"
+    torch.save({"model": {"w": torch.ones(2)}, "payload": RunsCode()}, path)
+    with pytest.raises(CheckpointError) as error:
+        load_checkpoint(path)
+    assert str(error.value).startswith(f"{path}: refused: it carries pickled Python objects (builtins.print)")
+    assert "\n" not in str(error.value) and "this ran" not in capsys.readouterr().out
+
+
+def test_training_state_with_the_numpy_rng_loads_weights_only(tmp_path):
+    import numpy as np
+
+    from engine.trainer import rng_state
+
+    save_atomic({"model": {"w": torch.ones(2)}, "rng": rng_state(), "step": 3}, tmp_path / "step_3.ckpt")
+    state = load_checkpoint(tmp_path / "step_3.ckpt")
+    assert state["step"] == 3 and np.array_equal(state["rng"]["numpy"][1], np.random.get_state()[1])
