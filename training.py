@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from engine.checkpoint import latest_checkpoint, step_checkpoints
+from engine.checkpoint import CheckpointError, latest_checkpoint, step_checkpoints
 from engine.cli import add_common_arguments, run_cli
 from engine.config import Config, save_config
 from engine.distributed import DistributedContext, barrier
@@ -31,12 +31,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def checkpoint_to_resume(resume: str | None, model_dir: Path) -> Path | None:
+    """The checkpoint ``--resume`` names (``latest``: the newest in ``model_dir``), checked before any file is written.
+
+    Without ``--resume``, a ``model_dir`` that holds checkpoints is refused rather than overwritten.
+    """
+    if resume is None:
+        if step_checkpoints(model_dir):
+            raise ToolkitError(
+                f"{model_dir} already holds checkpoints: pass --resume to continue, or choose another "
+                "training.model_dir"
+            )
+        return None
+    path = latest_checkpoint(model_dir) if resume == "latest" else Path(resume)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    return path
+
+
 def train(args: argparse.Namespace, config: Config, context: DistributedContext) -> None:
     model_dir = Path(config.training.model_dir)
-    if args.resume is None and step_checkpoints(model_dir):
-        raise ToolkitError(
-            f"{model_dir} already holds checkpoints: pass --resume to continue, or choose another training.model_dir"
-        )
+    resume_from = checkpoint_to_resume(args.resume, model_dir)
     setup_logger(model_dir, context.is_main)
     barrier()
     if context.is_main:
@@ -52,8 +67,8 @@ def train(args: argparse.Namespace, config: Config, context: DistributedContext)
     task = build_task(config, context)
     task.prepare(create=True)
     trainer = Trainer(config, task, context)
-    if args.resume is not None:
-        trainer.resume(latest_checkpoint(model_dir) if args.resume == "latest" else args.resume)
+    if resume_from is not None:
+        trainer.resume(resume_from)
     trainer.train()
     predict(config, context, model_dir / "best.ckpt", ["dev", "test"], task=task, model=trainer.model)
 

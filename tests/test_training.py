@@ -143,6 +143,18 @@ def test_existing_run_is_not_overwritten_without_resume(trained, capsys):
     assert "already holds checkpoints: pass --resume" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("resume", [[], ["step_7.ckpt"]], ids=["latest", "named"])
+def test_resume_without_a_checkpoint_is_one_line_before_any_file_is_written(tmp_path, toy_data, capsys, resume):
+    model_dir = tmp_path / "model"
+    path = write_config(tmp_path / "run.yaml", tiny_config(toy_data, model_dir))
+    assert run_training(path, "--resume", *[str(tmp_path / name) for name in resume]) == 2
+    expected = f"no step_<N>.ckpt checkpoint to resume from in {model_dir}"
+    if resume:
+        expected = f"checkpoint not found: {tmp_path / resume[0]}"
+    assert capsys.readouterr().err.strip().splitlines() == [f"error: {expected}"]
+    assert not model_dir.exists()
+
+
 def test_quick_start_default_learns_the_toy_language(tmp_path):
     """The README's main job (synthetic_g2t.yaml) runs and translates the toy language well."""
     data = {s: str(tmp_path / "data" / f"toy.{s}") for s in ("train", "dev", "test")}
