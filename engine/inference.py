@@ -10,7 +10,8 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from dataset.batching import BucketBatchSampler
-from engine.distributed import DistributedContext, gather_objects
+from engine.distributed import DistributedContext, SharedFailure, gather_objects
+from engine.errors import ToolkitError
 
 
 def sharded_inference(
@@ -27,7 +28,8 @@ def sharded_inference(
 
     ``run_batch(batch)`` returns one output per item; it runs under the context's precision
     (autocast). Each rank handles every ``world_size``-th batch, loaded by ``num_workers``
-    DataLoader workers; rank 0 shows a progress bar.
+    DataLoader workers; rank 0 shows a progress bar. A :class:`ToolkitError` (bad input) on any rank
+    is raised on every rank, so none is left waiting for the others.
     """
     sampler = BucketBatchSampler(lengths, batch_size, shuffle=False, rank=context.rank, world_size=context.world_size)
     loader = DataLoader(
@@ -38,13 +40,24 @@ def sharded_inference(
         pin_memory=context.device.type == "cuda",
         generator=torch.Generator().manual_seed(0),  # leaves the global RNG (dropout, resume) untouched
     )
-    batches = tqdm(loader, desc=description, disable=not context.is_main, leave=False, dynamic_ncols=True)
     local: list[tuple[int, Any]] = []
-    for indices, batch in zip(sampler, batches, strict=True):
-        with context.precision.autocast():
-            local += zip(indices, run_batch(batch), strict=True)
+    failure: ToolkitError | None = None
+    with tqdm(loader, desc=description, disable=not context.is_main, leave=False, dynamic_ncols=True) as batches:
+        for indices, batch in zip(sampler, batches, strict=True):
+            try:
+                with context.precision.autocast():
+                    local += zip(indices, run_batch(batch), strict=True)
+            except ToolkitError as error:  # bad input in this rank's share: every rank stops with its message
+                failure = error
+                break
+    shards = gather_objects((local, None if failure is None else str(failure)))
+    failures = [message for _, message in shards if message is not None]
+    if failure is not None and not context.is_distributed:
+        raise failure
+    if failures:
+        raise SharedFailure(failures[0])
     outputs: list[Any] = [None] * len(lengths)
-    for shard in gather_objects(local):
+    for shard, _ in shards:
         for index, output in shard:
             outputs[index] = output
     return outputs

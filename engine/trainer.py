@@ -92,6 +92,7 @@ class Trainer:
         self.ddp = DistributedDataParallel(self.model) if context.is_distributed else None
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
         self.best_score: float | None = None
+        self.validation_pending = False  # resumed from a checkpoint whose validation failed
         self.writer = summary_writer(self.model_dir, context.is_main)
         self.log.info(
             "model: %.2fM parameters; %d train samples (%s); %d steps/epoch on %d rank(s); %d steps in total",
@@ -104,8 +105,9 @@ class Trainer:
         )
 
     # ----- checkpoints -----------------------------------------------------------------------
-    def _state(self) -> dict:
+    def _state(self, validated: bool) -> dict:
         return {
+            "validated": validated,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -129,15 +131,16 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         self.best_score = state["best_score"]
+        self.validation_pending = not state.get("validated", True)
         set_rng_state(state["rng"])
         self.log.info(
             "resumed from %s at step %d (epoch %d, batch %d)", path, self.step, self.epoch, self.batch_in_epoch
         )
 
-    def _save(self, improved: bool) -> None:
+    def _save(self, improved: bool, validated: bool = True) -> None:
         if not self.context.is_main:
             return
-        state = self._state()
+        state = self._state(validated)
         path = save_step_checkpoint(state, self.model_dir, self.step, self.cfg.keep_last)
         if improved:
             save_atomic(state, self.model_dir / "best.ckpt")
@@ -147,7 +150,15 @@ class Trainer:
     def validate(self) -> EvaluationResult:
         """Evaluate on dev, log to TensorBoard, save checkpoints (best by the task's metric)."""
         started = time.perf_counter()
-        result = self.task.evaluate(self.model, "dev")
+        try:
+            result = self.task.evaluate(self.model, "dev")
+        except ToolkitError as error:  # bad dev data: keep the training done so far, then stop
+            self._save(improved=False, validated=False)
+            raise type(error)(
+                f"{error} (validation at step {self.step}; the training so far is in step_{self.step}.ckpt: "
+                "fix the dev data, then continue with --resume, which validates first)"
+            ) from error
+        self.validation_pending = False
         score = result.metrics[self.task.metric]
         better = self.best_score is None or (
             score > self.best_score if self.task.higher_is_better else score < self.best_score
@@ -204,34 +215,39 @@ class Trainer:
             for group in self.optimizer.param_groups:
                 self.writer.add_scalar(f"lr/{group['name']}", group["lr"], self.step)
 
+    def _train_epoch(self, progress: tqdm) -> None:
+        """Train the rest of the current epoch (or up to ``total_steps``), validating when due."""
+        self.sampler.set_epoch(self.epoch, start_batch=self.batch_in_epoch)
+        if hasattr(self.dataset, "set_epoch"):  # datasets with per-epoch randomness (video sampling)
+            self.dataset.set_epoch(self.epoch)
+        for batch in self.loader:
+            loss = self._train_step(batch)
+            self.step, self.batch_in_epoch = self.step + 1, self.batch_in_epoch + 1
+            progress.update(1)
+            progress.set_postfix(epoch=self.epoch, loss=f"{loss:.3f}")
+            self._log_step(loss)
+            finished_epoch = self.batch_in_epoch == self.steps_per_epoch
+            validate_now = self._due(finished_epoch) or self.step == self.total_steps
+            if finished_epoch:
+                self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+            if validate_now:
+                self.validate()
+            if self.step >= self.total_steps:
+                return
+
     def train(self) -> None:
         """Run until ``max_steps`` or ``epochs``; validate on schedule and at the last step."""
-        progress = tqdm(
+        with tqdm(
             total=self.total_steps,
             initial=self.step,
             desc="train",
             disable=not self.context.is_main,
             dynamic_ncols=True,
-        )
-        while self.step < self.total_steps:
-            self.sampler.set_epoch(self.epoch, start_batch=self.batch_in_epoch)
-            if hasattr(self.dataset, "set_epoch"):  # datasets with per-epoch randomness (video sampling)
-                self.dataset.set_epoch(self.epoch)
-            for batch in self.loader:
-                loss = self._train_step(batch)
-                self.step, self.batch_in_epoch = self.step + 1, self.batch_in_epoch + 1
-                progress.update(1)
-                progress.set_postfix(epoch=self.epoch, loss=f"{loss:.3f}")
-                self._log_step(loss)
-                finished_epoch = self.batch_in_epoch == self.steps_per_epoch
-                validate_now = self._due(finished_epoch) or self.step == self.total_steps
-                if finished_epoch:
-                    self.epoch, self.batch_in_epoch = self.epoch + 1, 0
-                if validate_now:
-                    self.validate()
-                if self.step >= self.total_steps:
-                    break
-        progress.close()
+        ) as progress:  # closed however training ends, so no stale bar is left behind
+            if self.validation_pending:
+                self.validate()
+            while self.step < self.total_steps:
+                self._train_epoch(progress)
         counts = getattr(self.task, "training_counts", None)
         if counts:
             self.log.info("training input: %s", dict(counts))

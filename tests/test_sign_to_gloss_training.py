@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -15,7 +16,7 @@ from dataset.video_reader import VideoSource
 from engine.checkpoint import step_checkpoints
 from engine.config import load_config
 from engine.data_preparation import ensure_synthetic_videos
-from tests.conftest import tiny_s2g_config, write_config
+from tests.conftest import tiny_s2g_config, torchrun, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -64,6 +65,53 @@ def test_resume_equals_uninterrupted_training(trained, tmp_path):
     got = torch.load(interrupted / last.name, weights_only=False)
     for key, tensor in expected["model"].items():
         assert torch.equal(got["model"][key], tensor), key
+
+
+def run_with_a_corrupt_dev_video(trained, tmp_path) -> tuple:
+    """A 4-step run validating every 2 steps on a copy of the toy videos whose dev/toy-00004 is corrupt."""
+    config_path, root = trained
+    videos = tmp_path / "videos"
+    shutil.copytree(root / "data", videos)
+    dev_video = videos / "dev" / "toy-00004.mp4"
+    good = dev_video.read_bytes()
+    dev_video.write_bytes(b"corrupted")
+    config = yaml.safe_load(config_path.read_text())
+    config["data"]["video"]["root"] = str(videos)
+    config["training"].update(model_dir=str(tmp_path / "model"), max_steps=4, validate_every=2, validate_unit="steps")
+    return write_config(tmp_path / "run.yaml", config), dev_video, good
+
+
+def assert_stopped_at_the_first_validation_with_its_checkpoint(errors: list[str], model_dir) -> None:
+    assert errors and "dev sample dev/toy-00004" in errors[0], errors
+    assert "validation at step 2; the training so far is in step_2.ckpt" in errors[0]
+    (saved,) = step_checkpoints(model_dir)
+    assert saved.name == "step_2.ckpt" and not torch.load(saved, weights_only=False)["validated"]
+    assert not (model_dir / "best.ckpt").exists()
+
+
+def test_a_corrupt_dev_video_stops_training_with_its_checkpoint_kept_and_resume_validates_first(
+    trained, tmp_path, capsys
+):
+    """Validation fails on bad dev data: the training so far is saved, and --resume validates it before going on."""
+    path, dev_video, good = run_with_a_corrupt_dev_video(trained, tmp_path)
+    assert training.main(["--config", str(path)]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+    assert_stopped_at_the_first_validation_with_its_checkpoint(errors, tmp_path / "model")
+    dev_video.write_bytes(good)
+    assert training.main(["--config", str(path), "--resume"]) == 0
+    log = (tmp_path / "model" / "train.log").read_text()
+    assert log.index("resumed from") < log.index("step 2 dev: wer=") < log.index("step 4 dev: wer=")
+    assert torch.load(tmp_path / "model" / "step_4.ckpt", weights_only=False)["validated"]
+
+
+def test_a_corrupt_dev_video_on_one_of_two_ranks_stops_both_with_the_checkpoint_kept(trained, tmp_path):
+    path, _, _ = run_with_a_corrupt_dev_video(trained, tmp_path)
+    result = torchrun("training.py", ["--config", str(path)], cwd=tmp_path)
+    assert result.returncode != 0
+    errors = re.findall(r"error: (.*)", result.stderr)  # a line may begin with the other rank's progress bar
+    assert len(errors) == 2 and errors[0] == errors[1], result.stderr[-3000:]
+    assert_stopped_at_the_first_validation_with_its_checkpoint(errors, tmp_path / "model")
 
 
 def test_prediction_names_an_unreadable_test_video(trained, tmp_path, capsys):
