@@ -108,6 +108,15 @@ def final_report(workdir: Path, seconds: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
+def translate_hint(workdir: Path) -> str:
+    """The command that translates one's own video with the Sign2Text model the demo trained."""
+    return (
+        "\nTranslate a video of your own (glosses and sentence) with the model just trained:\n"
+        f"  python translate.py --run {workdir / 's2t'} YOUR_VIDEO.mp4\n"
+        f"e.g. python translate.py --run {workdir / 's2t'} {DATA}/test/toy-00000.mp4"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", default="runs/demo", help="where the four runs go")
@@ -129,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stage failed: {name}", file=sys.stderr)
             return status
     print("\n" + final_report(workdir, seconds), flush=True)
+    print(translate_hint(workdir), flush=True)
     return 0
 
 

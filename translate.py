@@ -1,7 +1,14 @@
 """Translate your own sign language videos: glosses and a sentence per video file, with stage timings.
 
+    python translate.py --run RUN_DIR VIDEO [VIDEO ...] [--json]
     python translate.py --config S2T.yaml [--ckpt PATH] VIDEO [VIDEO ...] [--json]
     python translate.py --config S2T.yaml --cascade VIDEO [...]
+
+``--run`` takes a trained S2T run directory (e.g. ``runs/demo/s2t``): its ``config.yaml`` and
+``best.ckpt``, on this machine's best device unless ``--device``/``--precision`` say otherwise.
+Each video's result is written as soon as it is translated (text, or one JSON object per line with
+``--json``); a video that cannot be read gets its own error line and the others go on; the exit
+status is 2 if any failed.
 
 The S3D backbone and the video settings come from the S2G checkpoint named in the config
 (``s2t.s2g_checkpoint``), or from the S2T model and config when it was trained end to end on
@@ -48,12 +55,20 @@ class Translation:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_arguments(parser)
+    add_common_arguments(parser, config_required=False)
+    parser.add_argument("--run", metavar="RUN_DIR", help="a trained S2T run directory, instead of --config")
     parser.add_argument("videos", nargs="+", help="video files (mp4, avi, ...)")
     parser.add_argument("--ckpt", help="S2T checkpoint (default: <model_dir>/best.ckpt)")
     parser.add_argument("--cascade", action="store_true", help="use the config's S2G + G2T checkpoints instead")
-    parser.add_argument("--json", action="store_true", help="print one JSON list instead of text")
-    return parser.parse_args(argv)
+    parser.add_argument("--json", action="store_true", help="one JSON object per video and line instead of text")
+    args = parser.parse_args(argv)
+    if (args.run is None) == (args.config is None):
+        parser.error("give either --config CONFIG.yaml or --run RUN_DIR")
+    if args.run is not None:  # the run's own config and best checkpoint, on this machine's best device
+        args.config = str(Path(args.run) / "config.yaml")
+        args.ckpt = args.ckpt or str(Path(args.run) / "best.ckpt")
+        args.device, args.precision = args.device or "auto", args.precision or "auto"
+    return args
 
 
 class VideoTranslator:
@@ -121,14 +136,35 @@ def translate(args: argparse.Namespace, config: Config, context: DistributedCont
     task = SignToTextTask(config, context)
     task.prepare(create=False)
     translator = VideoTranslator(task, args.ckpt, args.cascade)
-    results = [translator(video) for video in args.videos]
-    if args.json:
-        print(json.dumps([asdict(r) for r in results], ensure_ascii=False, indent=2))
-    else:
-        for r in results:
-            timing = ", ".join(f"{stage} {value:.2f} s" for stage, value in r.seconds.items())
-            print(f"{r.video}\n  glosses: {r.glosses}\n  text:    {r.text}\n  time:    {timing}")
+    results, failed = [], []
+    for video in args.videos:
+        try:
+            results.append(translator(video))
+        except ToolkitError as error:  # this video only: say why, go on with the others
+            failed.append(video)
+            report_failure(video, str(error), args.json)
+            continue
+        report(results[-1], args.json)
+    if failed:
+        raise ToolkitError(f"{len(failed)} of {len(args.videos)} video(s) could not be translated: {', '.join(failed)}")
     return results
+
+
+def report(result: Translation, as_json: bool) -> None:
+    """Write one video's result now (a JSON line, or a text block)."""
+    if as_json:
+        print(json.dumps(asdict(result), ensure_ascii=False), flush=True)
+        return
+    timing = ", ".join(f"{stage} {value:.2f} s" for stage, value in result.seconds.items())
+    print(f"{result.video}\n  glosses: {result.glosses}\n  text:    {result.text}\n  time:    {timing}", flush=True)
+
+
+def report_failure(video: str, reason: str, as_json: bool) -> None:
+    """One line for a video that could not be translated: a JSON line on stdout, else an error on stderr."""
+    if as_json:
+        print(json.dumps({"video": video, "error": reason}, ensure_ascii=False), flush=True)
+    else:
+        print(f"error: {reason}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,8 +27,10 @@ def add_device_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="experiment YAML, e.g. experiments/configs/synthetic_g2t.yaml")
+def add_common_arguments(parser: argparse.ArgumentParser, config_required: bool = True) -> None:
+    parser.add_argument(
+        "--config", required=config_required, help="experiment YAML, e.g. experiments/configs/synthetic_g2t.yaml"
+    )
     parser.add_argument(
         "-o",
         "--override",

@@ -7,6 +7,7 @@ bf16 on the CPU and, where there is one, on the GPU.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -111,6 +112,11 @@ def tiny_translator(label_smoothing: float = 0.0):
         dropout=0.0,
     )
     return TextTranslator(MBartForConditionalGeneration(config), tgt_lang_id=5, label_smoothing=label_smoothing)
+
+
+def json_lines(text: str) -> list[dict]:
+    """The JSON objects of ``text``, one per line (what ``translate.py --json`` writes)."""
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def write_config(path: Path, config: dict) -> Path:

@@ -29,7 +29,7 @@ from modelling.s3d import S3DBackbone
 from modelling.sign_to_text import Cascade, SignToText
 from modelling.translation import GlossToText
 from modelling.visual_head import VisualHead
-from tests.conftest import s2t_config, tiny_config, tiny_s2g_config, tiny_translator, write_config
+from tests.conftest import json_lines, s2t_config, tiny_config, tiny_s2g_config, tiny_translator, write_config
 
 AUTOCAST = [Precision("bf16", "cpu"), Precision("fp16", "cpu")]
 GENERATION = GenerationConfig(num_beams=2, max_length=8)
@@ -219,12 +219,12 @@ def test_s2t_end_to_end_on_video_and_translate_in_bf16(device, pipeline, tmp_pat
     capsys.readouterr()
     for mode in ([], ["--cascade"]):
         assert translate.main(["--config", str(path), video, "--json", *mode, *bf16(device)]) == 0
-        (result,) = json.loads(capsys.readouterr().out)
+        (result,) = json_lines(capsys.readouterr().out)
         assert result["video"] == video and isinstance(result["text"], str)
     assert (
         translate.main(["--config", str(features_config), video, "--json", *bf16(device)]) == 0
     )  # S3D outside the model
-    assert set(json.loads(capsys.readouterr().out)[0]["seconds"]) == {"decode", "s3d", "translate"}
+    assert set(json_lines(capsys.readouterr().out)[0]["seconds"]) == {"decode", "s3d", "translate"}
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ import re
 import pytest
 import torch
 
+import demo
 import prediction
 import training
 import translate
@@ -15,7 +16,7 @@ from dataset.sign_video import SkippedVideo, collate_videos
 from engine.config import load_config
 from engine.distributed import setup_distributed
 from engine.tasks import build_task
-from tests.conftest import s2t_config, tiny_s2g_config, torchrun, write_config
+from tests.conftest import json_lines, s2t_config, tiny_s2g_config, torchrun, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -74,12 +75,48 @@ def test_translate_command_on_a_generated_mp4(pipeline, capsys):
     root, config_path = pipeline
     video = root / "data" / "test" / "toy-00001.mp4"
     assert translate.main(["--config", str(config_path), str(video), "--json"]) == 0
-    (result,) = json.loads(capsys.readouterr().out)
+    (result,) = json_lines(capsys.readouterr().out)
     assert result["video"] == str(video) and isinstance(result["text"], str)
     assert set(result["seconds"]) == {"decode", "s3d", "translate"}
     assert translate.main(["--config", str(config_path), "--cascade", str(video)]) == 0
     printed = capsys.readouterr().out
     assert "glosses:" in printed and "text:" in printed and "time:" in printed
+
+
+def test_translate_writes_each_good_result_and_names_each_bad_video(pipeline, tmp_path, capsys):
+    """good, bad, good: both good results are written (as each finishes), the bad one has its own line, exit 2."""
+    root, _ = pipeline
+    good = [str(root / "data" / "test" / f"toy-0000{i}.mp4") for i in (1, 2)]
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"not a video")
+    videos = [good[0], str(bad), good[1]]
+    assert translate.main(["--run", str(root / "s2t"), *videos, "--json"]) == 2
+    captured = capsys.readouterr()
+    lines = json_lines(captured.out)
+    assert [line["video"] for line in lines] == videos
+    assert "text" in lines[0] and "text" in lines[2] and "not a readable video" in lines[1]["error"]
+    assert f"error: 1 of 3 video(s) could not be translated: {bad}" in captured.err
+    assert translate.main(["--run", str(root / "s2t"), *videos]) == 2
+    captured = capsys.readouterr()
+    assert captured.out.count("  text:    ") == 2
+    errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2 and errors[0].startswith(f"error: {bad}: not a readable video")
+    assert errors[1] == f"error: 1 of 3 video(s) could not be translated: {bad}"
+
+
+def test_the_command_demo_prints_translates_a_video_with_the_run_it_trained(pipeline, capsys):
+    root, _ = pipeline
+    command = demo.translate_hint(root).splitlines()[2].split()  # python translate.py --run RUN YOUR_VIDEO.mp4
+    assert command[:4] == ["python", "translate.py", "--run", str(root / "s2t")]
+    video = str(root / "data" / "test" / "toy-00003.mp4")
+    assert translate.main([*command[2:-1], video]) == 0
+    assert capsys.readouterr().out.startswith(f"{video}\n  glosses: ")
+
+
+def test_translate_needs_a_config_or_a_run_directory(capsys):
+    with pytest.raises(SystemExit):
+        translate.main(["video.mp4"])
+    assert "give either --config CONFIG.yaml or --run RUN_DIR" in capsys.readouterr().err
 
 
 def test_translate_names_a_file_that_is_not_a_video(pipeline, tmp_path, capsys):
@@ -106,7 +143,7 @@ def test_end_to_end_on_video_starts_s3d_from_the_s2g_checkpoint(pipeline, tmp_pa
     video = root / "data" / "test" / "toy-00001.mp4"
     capsys.readouterr()  # the training run's own table
     assert translate.main(["--config", str(path), str(video), "--json"]) == 0
-    (result,) = json.loads(capsys.readouterr().out)
+    (result,) = json_lines(capsys.readouterr().out)
     assert set(result["seconds"]) == {"decode", "s3d + translate"}
 
 
