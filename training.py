@@ -9,6 +9,7 @@ from pathlib import Path
 from engine.checkpoint import CheckpointError, latest_checkpoint, step_checkpoints
 from engine.cli import add_common_arguments, run_cli
 from engine.config import Config, save_config
+from engine.data_preparation import check_training_data
 from engine.distributed import DistributedContext, barrier
 from engine.errors import ToolkitError
 from engine.run_logging import get_logger, setup_logger
@@ -52,6 +53,7 @@ def checkpoint_to_resume(resume: str | None, model_dir: Path) -> Path | None:
 def train(args: argparse.Namespace, config: Config, context: DistributedContext) -> None:
     model_dir = Path(config.training.model_dir)
     resume_from = checkpoint_to_resume(args.resume, model_dir)
+    check_training_data(config)
     setup_logger(model_dir, context.is_main)
     barrier()
     if context.is_main:

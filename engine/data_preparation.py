@@ -10,6 +10,7 @@ from dataset.toy_sign_language import generate_split, write_records, write_toy_d
 from dataset.toy_sign_video import write_toy_videos
 from dataset.video_reader import VideoSource
 from engine.config import Config
+from engine.errors import ToolkitError
 from engine.run_logging import get_logger
 from modelling.tokenizers import GlossVocabulary
 
@@ -63,6 +64,19 @@ def read_split(config: Config, split: str) -> PreparedSplit:
             "%s: skipped %s (first: %s)", split, dict(prepared.skipped), ", ".join(prepared.skipped_names[:3])
         )
     return prepared
+
+
+def check_training_data(config: Config) -> None:
+    """One clear error, before any file is written, when the train split leaves nothing to train on.
+
+    The toy data set is not checked before it exists: it is generated when the task prepares.
+    """
+    data = config.data
+    if data.synthetic is not None and not Path(data.train).is_file():
+        return
+    train = prepare_samples(read_annotations(data.train, data.format), data.level, data.lowercase_text)
+    if not train.samples:
+        raise ToolkitError(f"{data.train}: nothing to train on: every sample was skipped ({dict(train.skipped)})")
 
 
 def encode_text_split(

@@ -126,6 +126,22 @@ def test_corrupt_annotation_file_is_named(tmp_path, toy_data, capsys):
     assert not list((tmp_path / "model").glob("*.ckpt"))
 
 
+@pytest.mark.parametrize("field", ["gloss", "text"])
+def test_a_train_split_with_nothing_to_train_on_is_one_line_before_any_file_is_written(
+    tmp_path, toy_data, capsys, field
+):
+    records = pickle.loads(gzip.decompress(open(toy_data["train"], "rb").read()))
+    for record in records:
+        record[field] = "  "
+    train = tmp_path / "empty.train"
+    train.write_bytes(gzip.compress(pickle.dumps(records)))
+    config = tiny_config({**toy_data, "train": str(train)}, tmp_path / "model")
+    assert run_training(write_config(tmp_path / "run.yaml", config)) == 2
+    expected = f"error: {train}: nothing to train on: every sample was skipped ({{'empty {field}': 400}})"
+    assert capsys.readouterr().err.strip().splitlines() == [expected]
+    assert not (tmp_path / "model").exists()
+
+
 def test_empty_gloss_line_in_training_is_skipped_with_a_count(tmp_path, toy_data):
     records = pickle.loads(gzip.decompress(open(toy_data["train"], "rb").read()))
     records[5]["gloss"] = ""
