@@ -51,6 +51,8 @@ class Translation:
     glosses: str
     text: str
     seconds: dict[str, float]
+    frames: int  # in the video file
+    padded: bool  # fewer frames than the model's minimum: repeated up to it, so the result is unreliable
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -94,8 +96,10 @@ class VideoTranslator:
             ckpt = ckpt or Path(task.config.training.model_dir) / "best.ckpt"
             self.model = load_matching_model(task, load_checkpoint(ckpt), ckpt).to(self.device).eval()
         self.decoder = CTCBeamSearch(task.config.recognition.beam_size)
+        self.available = 0  # frames in the video being translated (set while it is read)
 
     def _select(self, num_frames: int) -> list[int]:
+        self.available = num_frames
         return sample_frame_indices(num_frames, self.video.max_frames, min_frames=self.video.min_frames)
 
     def _recognise_and_translate(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[str, str]:
@@ -126,7 +130,8 @@ class VideoTranslator:
         seconds = {"decode": decoded - started, "s3d": extracted - decoded, "translate": finished - extracted}
         if self.backbone is None:  # S3D ran inside the model
             seconds = {"decode": decoded - started, "s3d + translate": finished - decoded}
-        return Translation(path, glosses, text, {k: round(v, 3) for k, v in seconds.items()})
+        timing = {k: round(v, 3) for k, v in seconds.items()}
+        return Translation(path, glosses, text, timing, self.available, self.available < self.video.min_frames)
 
 
 def translate(args: argparse.Namespace, config: Config, context: DistributedContext) -> list[Translation]:
@@ -156,7 +161,10 @@ def report(result: Translation, as_json: bool) -> None:
         print(json.dumps(asdict(result), ensure_ascii=False), flush=True)
         return
     timing = ", ".join(f"{stage} {value:.2f} s" for stage, value in result.seconds.items())
-    print(f"{result.video}\n  glosses: {result.glosses}\n  text:    {result.text}\n  time:    {timing}", flush=True)
+    lines = [result.video, f"  glosses: {result.glosses}", f"  text:    {result.text}", f"  time:    {timing}"]
+    if result.padded:
+        lines.append(f"  note:    only {result.frames} frame(s): padded to the model's minimum, so unreliable")
+    print("\n".join(lines), flush=True)
 
 
 def report_failure(video: str, reason: str, as_json: bool) -> None:

@@ -13,6 +13,7 @@ import prediction
 import training
 import translate
 from dataset.sign_video import SkippedVideo, collate_videos
+from dataset.video_reader import read_video_file, write_video_file
 from engine.config import load_config
 from engine.distributed import setup_distributed
 from engine.tasks import build_task
@@ -111,6 +112,20 @@ def test_the_command_demo_prints_translates_a_video_with_the_run_it_trained(pipe
     video = str(root / "data" / "test" / "toy-00003.mp4")
     assert translate.main([*command[2:-1], video]) == 0
     assert capsys.readouterr().out.startswith(f"{video}\n  glosses: ")
+
+
+def test_translate_flags_a_clip_too_short_for_the_model(pipeline, tmp_path, capsys):
+    root, _ = pipeline
+    clip = tmp_path / "two_frames.mp4"
+    write_video_file(read_video_file(root / "data" / "test" / "toy-00001.mp4")[:2], clip)
+    assert translate.main(["--run", str(root / "s2t"), str(clip), "--json"]) == 0
+    (result,) = json_lines(capsys.readouterr().out)
+    assert result["frames"] == 2 and result["padded"] is True
+    assert translate.main(["--run", str(root / "s2t"), str(clip)]) == 0
+    assert "  note:    only 2 frame(s): padded to the model's minimum, so unreliable" in capsys.readouterr().out
+    video = str(root / "data" / "test" / "toy-00001.mp4")
+    assert translate.main(["--run", str(root / "s2t"), video, "--json"]) == 0
+    assert json_lines(capsys.readouterr().out)[0]["padded"] is False
 
 
 def test_translate_needs_a_config_or_a_run_directory(capsys):
