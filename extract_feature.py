@@ -18,7 +18,6 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from dataset.feature_store import finished_names, merge_parts, store_path, write_part
 from dataset.sign_video import collate_videos
@@ -27,6 +26,7 @@ from engine.cli import add_common_arguments, run_cli
 from engine.config import Config
 from engine.distributed import DistributedContext, barrier
 from engine.errors import ToolkitError
+from engine.progress import progress_bar
 from engine.run_logging import get_logger, setup_logger
 from engine.sign_to_gloss_task import SignToGlossTask
 from prediction import load_matching_model
@@ -91,7 +91,7 @@ def extract_split(
     )
     features: dict[str, torch.Tensor] = {}
     skipped: dict[str, str] = {}
-    for batch in tqdm(loader, desc=f"extract {split}", disable=not context.is_main, dynamic_ncols=True):
+    for batch in progress_bar(loader, desc=f"extract {split}", enabled=context.is_main):
         skipped.update(batch["skipped"])
         if batch["frames"] is not None:
             features.update(backbone_features(task, backbone, batch, DTYPES[args.dtype]))

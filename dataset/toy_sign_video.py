@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import random
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
-from tqdm import tqdm
 
 from dataset.video_reader import write_video_file
 
@@ -114,7 +113,7 @@ def write_frame_folder(frames: torch.Tensor, folder: str | Path) -> None:
 
 
 def write_toy_videos(
-    records: list[dict],
+    records: Iterable[dict],
     seed: int,
     size: int = 64,
     video_file: Callable[[str], Path] | None = None,
@@ -126,7 +125,7 @@ def write_toy_videos(
     real datasets); existing files are overwritten.
     """
     rendered = []
-    for record in tqdm(records, desc="render toy videos", leave=False, dynamic_ncols=True):
+    for record in records:
         video = render_glosses(record["gloss"].split(), signer_style(record["signer"], seed), size)
         if video_file is not None:
             path = video_file(record["name"])

@@ -11,6 +11,7 @@ from dataset.toy_sign_video import write_toy_videos
 from dataset.video_reader import VideoSource
 from engine.config import Config
 from engine.errors import ToolkitError
+from engine.progress import progress_bar
 from engine.run_logging import get_logger
 from modelling.tokenizers import GlossVocabulary
 
@@ -46,7 +47,8 @@ def ensure_synthetic_videos(config: Config, source: VideoSource) -> None:
         get_logger().info("rendering %d toy %s videos into %s", sizes[split], split, source.root)
         target = {"video_file" if source.layout == "file" else "frame_folder": _locator(source, split)}
         records = generate_split(split, sizes[split], synthetic.seed)
-        records = write_toy_videos(records, synthetic.seed, synthetic.render_size, **target)
+        progress = progress_bar(records, desc="render toy videos", leave=False)
+        records = write_toy_videos(progress, synthetic.seed, synthetic.render_size, **target)
         write_records(records, data.split_path(split))
         marker.write_text(recipe)
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from dataset.batching import BucketBatchSampler
 from engine.distributed import DistributedContext, SharedFailure, gather_objects
 from engine.errors import ToolkitError
+from engine.progress import progress_bar
 
 
 def sharded_inference(
@@ -42,7 +42,7 @@ def sharded_inference(
     )
     local: list[tuple[int, Any]] = []
     failure: ToolkitError | None = None
-    with tqdm(loader, desc=description, disable=not context.is_main, leave=False, dynamic_ncols=True) as batches:
+    with progress_bar(loader, desc=description, enabled=context.is_main, leave=False) as batches:
         for indices, batch in zip(sampler, batches, strict=True):
             try:
                 with context.precision.autocast():

@@ -24,6 +24,7 @@ from engine.config import Config, config_to_dict
 from engine.distributed import DistributedContext, barrier, replicas_identical
 from engine.errors import ToolkitError
 from engine.optimization import build_optimizer, build_scheduler
+from engine.progress import progress_bar
 from engine.run_logging import get_logger, summary_writer
 from evaluation.report import EvaluationResult
 
@@ -224,7 +225,7 @@ class Trainer:
             loss = self._train_step(batch)
             self.step, self.batch_in_epoch = self.step + 1, self.batch_in_epoch + 1
             progress.update(1)
-            progress.set_postfix(epoch=self.epoch, loss=f"{loss:.3f}")
+            progress.set_postfix(epoch=self.epoch, loss=f"{loss:.3f}", refresh=False)
             self._log_step(loss)
             finished_epoch = self.batch_in_epoch == self.steps_per_epoch
             validate_now = self._due(finished_epoch) or self.step == self.total_steps
@@ -237,12 +238,8 @@ class Trainer:
 
     def train(self) -> None:
         """Run until ``max_steps`` or ``epochs``; validate on schedule and at the last step."""
-        with tqdm(
-            total=self.total_steps,
-            initial=self.step,
-            desc="train",
-            disable=not self.context.is_main,
-            dynamic_ncols=True,
+        with progress_bar(
+            total=self.total_steps, initial=self.step, desc="train", enabled=self.context.is_main
         ) as progress:  # closed however training ends, so no stale bar is left behind
             if self.validation_pending:
                 self.validate()

@@ -153,6 +153,16 @@ def test_empty_gloss_line_in_training_is_skipped_with_a_count(tmp_path, toy_data
     assert "train: skipped {'empty gloss': 1} (first: train/toy-00005)" in log
 
 
+def test_progress_off_a_terminal_is_plain_lines(tmp_path, toy_data, capsys):
+    """Captured output is no terminal: no carriage returns or cursor moves, a plain line per refresh."""
+    config = tiny_config(toy_data, tmp_path / "model", training={"max_steps": 3})
+    assert run_training(write_config(tmp_path / "run.yaml", config)) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err and "\x1b[" not in err
+    bars = [line for line in err.splitlines() if line.startswith("train: ")]
+    assert bars[-1].startswith("train: 100%|") and len(bars) == 2, err  # the start and the end (under 30 s)
+
+
 def test_existing_run_is_not_overwritten_without_resume(trained, capsys):
     config_path, _model_dir = trained
     assert run_training(config_path) == 2
