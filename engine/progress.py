@@ -38,7 +38,13 @@ def progress_bar(iterable: Iterable | None = None, *, desc: str, enabled: bool =
     """``tqdm(iterable, desc=desc, **kwargs)``: a live bar on a terminal, else a plain line every 30 s."""
     if sys.stderr.isatty():
         return tqdm(iterable, desc=desc, disable=not enabled, dynamic_ncols=True, **kwargs)
-    plain = {"file": PlainLines(sys.stderr), "mininterval": PLAIN_INTERVAL_S, "ascii": True, "ncols": 100}
+    plain = {
+        "file": PlainLines(sys.stderr),
+        "mininterval": PLAIN_INTERVAL_S,
+        "maxinterval": PLAIN_INTERVAL_S,  # tqdm's monitor would otherwise refresh every 10 s
+        "ascii": True,
+        "ncols": 100,
+    }
     if not kwargs.get("leave", True):  # a passing bar is shown only once it has lasted a while
         plain["delay"] = PLAIN_INTERVAL_S
     return tqdm(iterable, desc=desc, disable=not enabled, **plain, **kwargs)
