@@ -10,7 +10,7 @@ from engine.checkpoint import CheckpointError, latest_checkpoint, step_checkpoin
 from engine.cli import add_common_arguments, run_cli
 from engine.config import Config, save_config
 from engine.data_preparation import check_training_data
-from engine.distributed import DistributedContext, barrier
+from engine.distributed import DistributedContext, barrier, run_on_main
 from engine.errors import ToolkitError
 from engine.run_logging import get_logger, setup_logger
 from engine.tasks import build_task
@@ -52,8 +52,13 @@ def checkpoint_to_resume(resume: str | None, model_dir: Path) -> Path | None:
 
 def train(args: argparse.Namespace, config: Config, context: DistributedContext) -> None:
     model_dir = Path(config.training.model_dir)
+
+    def check_before_writing() -> None:
+        checkpoint_to_resume(args.resume, model_dir)
+        check_training_data(config)
+
+    run_on_main(check_before_writing)  # rank 0 reads; if it fails, every rank stops with its message
     resume_from = checkpoint_to_resume(args.resume, model_dir)
-    check_training_data(config)
     setup_logger(model_dir, context.is_main)
     barrier()
     if context.is_main:

@@ -236,7 +236,7 @@ def test_two_nodes_end_with_the_weights_of_one_node_with_two_ranks(two_ranks):
 
 
 def test_a_failure_in_preparation_ends_every_rank_with_its_message(tmp_path, toy_data):
-    """Corrupt annotations fail on rank 0 (which builds the vocabularies); rank 1 stops with the same line."""
+    """Corrupt annotations fail on rank 0 (which reads them first); rank 1 stops with the same line."""
     corrupt = tmp_path / "corrupt.train"
     corrupt.write_bytes(b"\x1f\x8b\x08garbage")
     config = tiny_config({**toy_data, "train": str(corrupt)}, tmp_path / "model")
