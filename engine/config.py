@@ -328,9 +328,16 @@ def _check_task_inputs(config: Config, source: str) -> None:
                 raise ConfigError(f"{source}: data.video.{key}: expected [low, high] with 0 < low <= high")
 
 
-def _check_data_files(config: Config, source: str) -> None:
-    """Real datasets must exist; the synthetic one is generated on demand."""
+def _check_data_files(config: Config, source: str, overridden: set[str]) -> None:
+    """Real datasets must exist; the synthetic one is generated on demand, at the config's own paths only."""
     if config.data.synthetic is not None:
+        for split in ("train", "dev", "test"):
+            path = config.data.split_path(split)
+            if f"data.{split}" in overridden and not Path(path).is_file():
+                raise ConfigError(
+                    f"{source}: data.{split}: annotation file not found: {path} (toy data is generated only "
+                    "at the config's own paths, not at one given on the command line)"
+                )
         return
     for split in ("train", "dev", "test"):
         path = config.data.split_path(split)
@@ -354,7 +361,7 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         _apply_override(raw, override, source)
     config = _build(Config, raw, "", source)
     _check_task_inputs(config, source)
-    _check_data_files(config, source)
+    _check_data_files(config, source, {override.split("=", 1)[0].strip() for override in overrides})
     return config
 
 

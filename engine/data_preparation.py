@@ -71,14 +71,28 @@ def read_split(config: Config, split: str) -> PreparedSplit:
 def check_training_data(config: Config) -> None:
     """One clear error, before any file is written, when the train split leaves nothing to train on.
 
-    The toy data set is not checked before it exists: it is generated when the task prepares.
+    The toy data set is not checked before it exists: it is generated when the task prepares. Its
+    text-only form is written all at once, so it is generated only when none of its three files
+    exists, never over an existing one.
     """
     data = config.data
+    if data.synthetic is not None and data.video is None:
+        _check_toy_annotations_all_or_none(config)
     if data.synthetic is not None and not Path(data.train).is_file():
         return
     train = prepare_samples(read_annotations(data.train, data.format), data.level, data.lowercase_text)
     if not train.samples:
         raise ToolkitError(f"{data.train}: nothing to train on: every sample was skipped ({dict(train.skipped)})")
+
+
+def _check_toy_annotations_all_or_none(config: Config) -> None:
+    existing = [split for split in SPLITS if Path(config.data.split_path(split)).is_file()]
+    missing = [split for split in SPLITS if split not in existing]
+    if existing and missing:
+        raise ToolkitError(
+            f"data.{missing[0]}: not found: {config.data.split_path(missing[0])}, while data.{existing[0]} exists: "
+            "the toy data is generated only where none of its three files exists, never over an existing file"
+        )
 
 
 def encode_text_split(

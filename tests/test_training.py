@@ -8,6 +8,7 @@ import pickle
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -181,14 +182,39 @@ def test_resume_without_a_checkpoint_is_one_line_before_any_file_is_written(tmp_
     assert not model_dir.exists()
 
 
+def toy_config_at(tmp_path) -> Path:
+    """The README's main job (synthetic_g2t.yaml) with its own data paths and model_dir moved under ``tmp_path``."""
+    config = yaml.safe_load((ROOT / "experiments" / "configs" / "synthetic_g2t.yaml").read_text())
+    config["data"].update({s: str(tmp_path / "data" / f"toy.{s}") for s in ("train", "dev", "test")})
+    config["training"].update(model_dir=str(tmp_path / "model"), device="cpu")
+    return write_config(tmp_path / "synthetic_g2t.yaml", config)
+
+
 def test_quick_start_default_learns_the_toy_language(tmp_path):
-    """The README's main job (synthetic_g2t.yaml) runs and translates the toy language well."""
-    data = {s: str(tmp_path / "data" / f"toy.{s}") for s in ("train", "dev", "test")}
-    overrides = [f"data.{s}={p}" for s, p in data.items()] + [f"training.model_dir={tmp_path / 'model'}"]
-    argv = [item for o in overrides for item in ("-o", o)] + ["--device", "cpu"]
-    assert run_training(ROOT / "experiments" / "configs" / "synthetic_g2t.yaml", *argv) == 0
+    """The README's main job (synthetic_g2t.yaml) generates the toy language, runs and translates it well."""
+    assert run_training(toy_config_at(tmp_path)) == 0
     report = json.loads((tmp_path / "model" / "predictions" / "report.json").read_text())
     assert report["test"]["metrics"]["bleu4"] > 80
+
+
+def test_toy_data_is_never_generated_at_a_path_given_on_the_command_line(tmp_path, capsys):
+    typo = tmp_path / "data" / "toy.trian"
+    assert run_training(toy_config_at(tmp_path), "-o", f"data.train={typo}") == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert f"data.train: annotation file not found: {typo} (toy data is generated only at the config's own" in line
+    assert not (tmp_path / "data").exists() and not (tmp_path / "model").exists()
+
+
+def test_toy_data_is_never_generated_over_an_existing_file(tmp_path, toy_data, capsys):
+    config = toy_config_at(tmp_path)
+    mine = tmp_path / "data" / "toy.train"
+    mine.parent.mkdir()
+    shutil.copy(toy_data["train"], mine)
+    before = mine.read_bytes()
+    assert run_training(config) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: data.dev: not found: {tmp_path / 'data' / 'toy.dev'}, while data.train exists")
+    assert mine.read_bytes() == before and not (tmp_path / "model").exists()
 
 
 @pytest.fixture(scope="module")
