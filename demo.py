@@ -17,7 +17,7 @@ from pathlib import Path
 
 import extract_feature
 import training
-from engine.cli import add_device_arguments
+from engine.cli import add_device_arguments, device_overrides
 
 CONFIGS = Path(__file__).resolve().parent / "experiments" / "configs"
 DATA = "data/synthetic/video"
@@ -36,18 +36,16 @@ def overrides(pairs: dict[str, str]) -> list[str]:
     return [item for key, value in pairs.items() for item in ("-o", f"{key}={value}")]
 
 
-def stages(workdir: Path, device: dict[str, str]) -> list[tuple[str, Path, Callable[[], int]]]:
-    """(name, file that marks it done, how to run it) for each stage, in order; ``device`` overrides all."""
+def stages(workdir: Path, device: list[str]) -> list[tuple[str, Path, Callable[[], int]]]:
+    """(name, file that marks it done, how to run it) for each stage, in order; ``device``: overrides for all."""
     s2g, g2t, s2t = workdir / "s2g", workdir / "g2t", workdir / "s2t"
-    s2g_args = ["--config", str(CONFIGS / "synthetic_s2g.yaml")]
-    s2g_args += overrides({**S2G_DEMO, **device, "training.model_dir": s2g})
+    s2g_args = ["--config", str(CONFIGS / "synthetic_s2g.yaml"), *overrides({**S2G_DEMO, "training.model_dir": s2g})]
+    s2g_args += device
     g2t_data = {f"data.{split}": f"{DATA}/toy.{split}" for split in ("train", "dev", "test")}
-    g2t_args = overrides(
-        {**g2t_data, **device, "tokenizer.gloss_vocab": s2g / "gloss_vocab.txt", "training.model_dir": g2t}
-    )
+    g2t_args = overrides({**g2t_data, "tokenizer.gloss_vocab": s2g / "gloss_vocab.txt", "training.model_dir": g2t})
+    g2t_args += device
     s2t_args = overrides(
         {
-            **device,
             "tokenizer.gloss_vocab": s2g / "gloss_vocab.txt",
             "tokenizer.text_tokenizer": g2t / "text_tokenizer",
             "s2t.s2g_checkpoint": s2g / "best.ckpt",
@@ -56,6 +54,7 @@ def stages(workdir: Path, device: dict[str, str]) -> list[tuple[str, Path, Calla
             "training.model_dir": s2t,
         }
     )
+    s2t_args += device
     return [
         (
             "Sign2Gloss: render the toy videos, train S3D + visual head with CTC",
@@ -124,8 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     workdir = Path(args.workdir)
     seconds: dict[str, float] = {}
-    chosen = {"device": args.device, "precision": args.precision}
-    plan = stages(workdir, {f"training.{key}": value for key, value in chosen.items() if value is not None})
+    plan = stages(workdir, [item for override in device_overrides(args) for item in ("-o", override)])
     for number, (name, done, run) in enumerate(plan, start=1):
         print(f"\n=== [{number}/{len(plan)}] {name}", flush=True)
         if done.is_file():

@@ -53,12 +53,12 @@ def checkpoint_to_resume(resume: str | None, model_dir: Path) -> Path | None:
 def train(args: argparse.Namespace, config: Config, context: DistributedContext) -> None:
     model_dir = Path(config.training.model_dir)
 
-    def check_before_writing() -> None:
-        checkpoint_to_resume(args.resume, model_dir)
+    def check_before_writing() -> Path | None:
+        resume_from = checkpoint_to_resume(args.resume, model_dir)
         check_training_data(config)
+        return resume_from
 
-    run_on_main(check_before_writing)  # rank 0 reads; if it fails, every rank stops with its message
-    resume_from = checkpoint_to_resume(args.resume, model_dir)
+    resume_from = run_on_main(check_before_writing)  # rank 0 reads; if it fails, every rank stops with its message
     setup_logger(model_dir, context.is_main)
     barrier()
     if context.is_main:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 
 from engine.device import Precision, resolve_device, resolve_precision
 from engine.errors import ToolkitError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -67,29 +69,31 @@ class SharedFailure(ToolkitError):
     """A failure every rank raises at the same point (see :func:`run_on_main`), so all can leave together."""
 
 
-def run_on_main(step: Callable[[], None]) -> None:
-    """Run ``step`` on rank 0 while the other ranks wait; if it fails, every rank raises its message.
+def run_on_main(step: Callable[[], T]) -> T:
+    """Run ``step`` on rank 0 while the other ranks wait, and give every rank its result.
 
-    So a preparation error on rank 0 (corrupt annotations, say) ends all ranks at once with the same
-    message instead of leaving them at a barrier until the process-group timeout. Single-process
-    runs raise the error itself.
+    If it fails, every rank raises its message: a preparation error on rank 0 (corrupt annotations,
+    say) ends all ranks at once with the same message instead of leaving them at a barrier until the
+    process-group timeout. Single-process runs raise the error itself.
     """
+    result: T | None = None
     failure: str | None = None
     cause: Exception | None = None
     try:
         if not dist.is_initialized() or dist.get_rank() == 0:
-            step()
+            result = step()
     except Exception as error:
         if not dist.is_initialized():
             raise
         failure = str(error) if isinstance(error, ToolkitError | OSError) else f"{type(error).__name__}: {error}"
         cause = error
     if dist.is_initialized():
-        box = [failure]
+        box = [(result, failure)]
         dist.broadcast_object_list(box, src=0)
-        failure = box[0]
+        result, failure = box[0]
     if failure is not None:
         raise SharedFailure(failure) from cause
+    return result
 
 
 def gather_objects(obj: Any) -> list[Any]:
