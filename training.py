@@ -1,4 +1,8 @@
-"""Train a model: ``[torchrun --nproc_per_node N] training.py --config CONFIG.yaml [--resume [CKPT]]``."""
+"""Train a model: ``[torchrun --nproc_per_node N] training.py --config CONFIG.yaml [--resume [CKPT]]``.
+
+Under ``torchrun --max-restarts N``, a job restarted after a rank failed goes on from the newest
+checkpoint in ``model_dir`` by itself.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from engine.checkpoint import CheckpointError, latest_checkpoint, step_checkpoin
 from engine.cli import add_common_arguments, run_cli
 from engine.config import Config, save_config
 from engine.data_preparation import check_training_data
-from engine.distributed import DistributedContext, barrier, run_on_main
+from engine.distributed import DistributedContext, barrier, restart_count, run_on_main
 from engine.errors import ToolkitError
 from engine.run_logging import get_logger, setup_logger
 from engine.tasks import build_task
@@ -32,11 +36,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def checkpoint_to_resume(resume: str | None, model_dir: Path) -> Path | None:
+def checkpoint_to_resume(resume: str | None, model_dir: Path, restarted: bool = False) -> Path | None:
     """The checkpoint ``--resume`` names (``latest``: the newest in ``model_dir``), checked before any file is written.
 
-    Without ``--resume``, a ``model_dir`` that holds checkpoints is refused rather than overwritten.
+    Without ``--resume``, a ``model_dir`` that holds checkpoints is refused rather than overwritten. A
+    job torchrun ``restarted`` goes on from its newest checkpoint, if it wrote one before the failure.
     """
+    if restarted and step_checkpoints(model_dir):
+        return latest_checkpoint(model_dir)
     if resume is None:
         if step_checkpoints(model_dir):
             raise ToolkitError(
@@ -54,7 +61,7 @@ def train(args: argparse.Namespace, config: Config, context: DistributedContext)
     model_dir = Path(config.training.model_dir)
 
     def check_before_writing() -> Path | None:
-        resume_from = checkpoint_to_resume(args.resume, model_dir)
+        resume_from = checkpoint_to_resume(args.resume, model_dir, restarted=restart_count() > 0)
         check_training_data(config)
         return resume_from
 
@@ -71,6 +78,8 @@ def train(args: argparse.Namespace, config: Config, context: DistributedContext)
         context.device,
         context.precision.name,
     )
+    if restart_count() > 0:
+        get_logger().info("torchrun restart %d after a rank failed: resuming from %s", restart_count(), resume_from)
     task = build_task(config, context)
     task.prepare(create=True)
     trainer = Trainer(config, task, context)

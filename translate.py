@@ -52,6 +52,7 @@ class Translation:
     text: str
     seconds: dict[str, float]
     frames: int  # in the video file
+    used: int  # frames the model took: all, subsampled evenly to data.video.max_frames, or repeated up to min_frames
     padded: bool  # fewer frames than the model's minimum: repeated up to it, so the result is unreliable
 
 
@@ -115,7 +116,7 @@ class VideoTranslator:
     @torch.no_grad()
     def __call__(self, path: str) -> Translation:
         started = time.perf_counter()
-        frames = read_video_file(path, self._select)
+        frames = read_video_file(path, self._select, self.video.decode_size)
         decoded = time.perf_counter()
         videos = video_inputs(frames[None], self.video, self.device, training=False)
         inputs, lengths = videos, torch.tensor([len(frames)], device=self.device)
@@ -131,7 +132,8 @@ class VideoTranslator:
         if self.backbone is None:  # S3D ran inside the model
             seconds = {"decode": decoded - started, "s3d + translate": finished - decoded}
         timing = {k: round(v, 3) for k, v in seconds.items()}
-        return Translation(path, glosses, text, timing, self.available, self.available < self.video.min_frames)
+        padded = self.available < self.video.min_frames
+        return Translation(path, glosses, text, timing, self.available, len(frames), padded)
 
 
 def translate(args: argparse.Namespace, config: Config, context: DistributedContext) -> list[Translation]:
@@ -164,6 +166,8 @@ def report(result: Translation, as_json: bool) -> None:
     lines = [result.video, f"  glosses: {result.glosses}", f"  text:    {result.text}", f"  time:    {timing}"]
     if result.padded:
         lines.append(f"  note:    only {result.frames} frame(s): padded to the model's minimum, so unreliable")
+    elif result.used < result.frames:
+        lines.append(f"  note:    {result.frames} frames, subsampled evenly to {result.used} (data.video.max_frames)")
     print("\n".join(lines), flush=True)
 
 

@@ -1,23 +1,28 @@
 """Reading a sample's frames from (a) a folder of images, (b) a zip holding that layout, (c) a video file.
 
 Every reader returns a ``T×H×W×3`` uint8 tensor; ``select`` (number of frames -> indices) picks
-frames, and the image readers decode only the picked ones. A missing, unreadable or empty source, or frames
-of differing sizes, raise :class:`VideoError` naming the source; callers decide whether that ends
-the run (prediction) or skips the sample with a count (training).
+frames and only the picked ones are converted, and ``short_side`` scales each picked frame down
+(aspect kept) as soon as it is decoded, so memory holds the frames the model takes at the working
+size, never a whole video at full size. A missing, unreadable or empty source, or frames of
+differing sizes, raise :class:`VideoError` naming the source; callers decide whether that ends the
+run (prediction) or skips the sample with a count (training).
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import zipfile
-from collections.abc import Callable
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import av
 import numpy as np
 import torch
-from av.video.reformatter import VideoReformatter
+from av.video.reformatter import Interpolation, VideoReformatter
 from PIL import Image
 
 from engine.errors import ToolkitError
@@ -27,9 +32,28 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 FrameSelector = Callable[[int], list[int]]
 
+# what a damaged zip or image raises (zlib.error for bad deflate data, RuntimeError for an "encrypted" member,
+# SyntaxError for a broken PNG chunk), as found by tests/test_reader_fuzzing.py
+_ZIP_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError)
+_IMAGE_ERRORS = (OSError, ValueError, SyntaxError, zlib.error, Image.DecompressionBombError)
+
 
 class VideoError(ToolkitError):
     """A video or frame folder that cannot be turned into frames."""
+
+
+def _reason(error: BaseException) -> str:
+    """The first line of a library's error message, at most 200 characters."""
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def working_size(height: int, width: int, short_side: int | None) -> tuple[int, int]:
+    """``(height, width)`` scaled so the shorter side is ``short_side``; never enlarged."""
+    if short_side is None or min(height, width) <= short_side:
+        return height, width
+    scale = short_side / min(height, width)
+    return max(short_side, round(height * scale)), max(short_side, round(width * scale))
 
 
 def _pick(items: list, select: FrameSelector | None, source: str) -> list:
@@ -47,21 +71,27 @@ def _stack(frames: list[np.ndarray], source: str) -> torch.Tensor:
     return torch.from_numpy(np.stack(frames))
 
 
-def _decode_image(data: bytes | Path, source: str) -> np.ndarray:
+def _decode_image(data: bytes | Path, source: str, short_side: int | None) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:
+            height, width = working_size(image.height, image.width, short_side)
+            if (height, width) != (image.height, image.width):
+                image.draft("RGB", (width, height))  # JPEG: decode at a reduced scale directly
+                image = image.resize((width, height), Image.Resampling.BILINEAR)
             return np.asarray(image.convert("RGB"))
-    except (OSError, ValueError) as error:
-        raise VideoError(f"{source}: unreadable image: {error}") from error
+    except _IMAGE_ERRORS as error:
+        raise VideoError(f"{source}: unreadable image: {_reason(error)}") from error
 
 
-def read_frame_folder(folder: str | Path, select: FrameSelector | None = None) -> torch.Tensor:
+def read_frame_folder(
+    folder: str | Path, select: FrameSelector | None = None, short_side: int | None = None
+) -> torch.Tensor:
     """Frames from the image files of ``folder``, in file-name order."""
     folder = Path(folder)
     if not folder.is_dir():
         raise VideoError(f"frame folder not found: {folder}")
     files = _pick(sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), select, str(folder))
-    return _stack([_decode_image(p, str(p)) for p in files], str(folder))
+    return _stack([_decode_image(p, str(p), short_side) for p in files], str(folder))
 
 
 def zip_folder_members(handle: zipfile.ZipFile, folder: str) -> list[str]:
@@ -71,44 +101,98 @@ def zip_folder_members(handle: zipfile.ZipFile, folder: str) -> list[str]:
 
 
 def read_zip_folder(
-    archive: str | Path | zipfile.ZipFile, folder: str, select: FrameSelector | None = None
+    archive: str | Path | zipfile.ZipFile,
+    folder: str,
+    select: FrameSelector | None = None,
+    short_side: int | None = None,
 ) -> torch.Tensor:
     """Frames from the images under ``folder/`` inside the zip ``archive`` (a path or an open zip)."""
     if not isinstance(archive, zipfile.ZipFile):
         try:
             with zipfile.ZipFile(archive) as handle:
-                return read_zip_folder(handle, folder, select)
-        except (OSError, zipfile.BadZipFile) as error:
-            raise VideoError(f"{archive}: unreadable zip: {error}") from error
+                return read_zip_folder(handle, folder, select, short_side)
+        except _ZIP_ERRORS as error:
+            raise VideoError(f"{archive}: unreadable zip: {_reason(error)}") from error
     source = f"{archive.filename}:{folder}"
     members = _pick(zip_folder_members(archive, folder), select, source)
     try:
-        frames = [_decode_image(archive.read(n), f"{archive.filename}:{n}") for n in members]
-    except (OSError, zipfile.BadZipFile) as error:
-        raise VideoError(f"{source}: unreadable zip member: {error}") from error
+        frames = [_decode_image(archive.read(n), f"{archive.filename}:{n}", short_side) for n in members]
+    except _ZIP_ERRORS as error:
+        raise VideoError(f"{source}: unreadable zip member: {_reason(error)}") from error
     return _stack(frames, source)
 
 
-def read_video_file(path: str | Path, select: FrameSelector | None = None) -> torch.Tensor:
-    """The frames of a video file (mp4, avi, ...), decoded with PyAV."""
+def _count_frames(path: str) -> int:
+    """Frames in the first video stream: from the container's header, else by reading the packets."""
+    with av.open(path) as container:
+        if not container.streams.video:
+            raise VideoError(f"{path}: no video stream")
+        stream = container.streams.video[0]
+        return stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
+
+
+def _decode_selected(path: str, wanted: list[int], short_side: int | None) -> np.ndarray:
+    """The frames at the sorted indices ``wanted`` (repeats allowed), each scaled down as it is decoded.
+
+    A stream that ends before its declared length gives its last frame for the indices past the end.
+    """
+    counts, out, filled = Counter(wanted), None, 0
+    reformatter, last = VideoReformatter(), None  # one scaler for all frames: far faster than to_ndarray(format=)
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"  # frame threads: decoding is the cost for large videos
+        for index, frame in enumerate(container.decode(stream)):
+            if index > wanted[-1]:
+                break
+            if index not in counts:
+                continue
+            if out is None:
+                height, width = working_size(frame.height, frame.width, short_side)
+                out = np.empty((len(wanted), height, width, 3), dtype=np.uint8)
+            last = reformatter.reformat(
+                frame, width=out.shape[2], height=out.shape[1], format="rgb24", interpolation=Interpolation.AREA
+            ).to_ndarray()
+            out[filled : filled + counts[index]] = last
+            filled += counts[index]
+    if out is None:
+        raise VideoError(f"{path}: no frames")
+    out[filled:] = last
+    return out
+
+
+def read_video_file(
+    path: str | Path, select: FrameSelector | None = None, short_side: int | None = None
+) -> torch.Tensor:
+    """The (selected) frames of a video file (mp4, avi, ...), decoded with PyAV."""
     if not Path(path).is_file():
         raise VideoError(f"video file not found: {path}")
-    reformatter = VideoReformatter()  # one scaler for all frames: ~15x faster than frame.to_ndarray(format=...)
     try:
-        with av.open(str(path)) as container:
-            frames = [reformatter.reformat(f, format="rgb24").to_ndarray() for f in container.decode(video=0)]
-    except (av.FFmpegError, IndexError, ValueError) as error:
-        raise VideoError(f"{path}: not a readable video: {error}") from error
-    return _stack(_pick(frames, select, str(path)), str(path))
+        total = _count_frames(str(path))
+        if total < 1:
+            raise VideoError(f"{path}: no frames")
+        wanted = sorted(range(total) if select is None else select(total))
+        return torch.from_numpy(_decode_selected(str(path), wanted, short_side))
+    except VideoError:
+        raise
+    except (av.FFmpegError, IndexError, ValueError, OverflowError) as error:
+        raise VideoError(f"{path}: not a readable video: {_reason(error)}") from error
 
 
-def write_video_file(frames: torch.Tensor, path: str | Path, fps: int = 25) -> None:
-    """Write ``T×H×W×3`` uint8 frames as an H.264 mp4 (lossless, so tests can compare frames)."""
+def write_video_file(
+    frames: torch.Tensor | Iterable[np.ndarray], path: str | Path, fps: int = 25, lossless: bool = True
+) -> None:
+    """Write ``T×H×W×3`` uint8 frames (a tensor or any iterable of arrays) as an H.264 mp4.
+
+    ``lossless`` (RGB, so tests can compare frames), or as a phone or camera writes it (YUV 4:2:0).
+    """
+    frames = iter(frames.numpy() if isinstance(frames, torch.Tensor) else frames)
+    first = next(frames)
+    codec, options = ("libx264rgb", {"crf": "0"}) if lossless else ("libx264", {"crf": "23"})
     with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264rgb", rate=fps, options={"crf": "0", "preset": "ultrafast"})
-        stream.height, stream.width = frames.shape[1], frames.shape[2]
-        stream.pix_fmt = "rgb24"
-        for frame in frames.numpy():
+        stream = container.add_stream(codec, rate=fps, options={**options, "preset": "ultrafast"})
+        stream.pix_fmt = "rgb24" if lossless else "yuv420p"
+        stream.height, stream.width = first.shape[:2]
+        for frame in itertools.chain([first], frames):
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         container.mux(stream.encode())
 
@@ -116,14 +200,15 @@ def write_video_file(frames: torch.Tensor, path: str | Path, fps: int = 25) -> N
 class VideoSource:
     """Samples' videos under one ``root`` in one layout: ``frames``, ``zip`` or ``file``.
 
-    A sample's location is ``template`` filled with its ``name`` and ``split``. The zip is opened
+    A sample's location is ``template`` filled with its ``name`` and ``split``; frames whose shorter
+    side exceeds ``short_side`` are scaled down as they are decoded. The zip is opened
     once per process (DataLoader workers each open their own).
     """
 
-    def __init__(self, root: str | Path, layout: str, template: str = "{name}") -> None:
+    def __init__(self, root: str | Path, layout: str, template: str = "{name}", short_side: int | None = None) -> None:
         if layout not in ("frames", "zip", "file"):
             raise ValueError(f"unknown video layout '{layout}'")
-        self.root, self.layout, self.template = Path(root), layout, template
+        self.root, self.layout, self.template, self.short_side = Path(root), layout, template, short_side
         self._zip: zipfile.ZipFile | None = None
         self._zip_pid: int | None = None
 
@@ -135,8 +220,8 @@ class VideoSource:
         if self._zip is None or self._zip_pid != os.getpid():
             try:
                 self._zip, self._zip_pid = zipfile.ZipFile(self.root), os.getpid()
-            except (OSError, zipfile.BadZipFile) as error:
-                raise VideoError(f"{self.root}: unreadable zip: {error}") from error
+            except _ZIP_ERRORS as error:
+                raise VideoError(f"{self.root}: unreadable zip: {_reason(error)}") from error
         return self._zip
 
     def missing(self, locations: list[str]) -> list[str]:
@@ -150,10 +235,10 @@ class VideoSource:
     def read(self, location: str, select: FrameSelector | None = None) -> torch.Tensor:
         """The (selected) frames at ``location``."""
         if self.layout == "zip":
-            return read_zip_folder(self._archive(), location, select)
+            return read_zip_folder(self._archive(), location, select, self.short_side)
         if self.layout == "frames":
-            return read_frame_folder(self.root / location, select)
-        return read_video_file(self.root / location, select)
+            return read_frame_folder(self.root / location, select, self.short_side)
+        return read_video_file(self.root / location, select, self.short_side)
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_zip": None, "_zip_pid": None}  # open zips do not pickle

@@ -51,13 +51,16 @@ class VideoConfig:
 
     ``path`` is a template for a sample's video under ``root``, filled with ``{name}`` and
     ``{split}``: a folder of frame images (``format: frames``), that folder inside the zip ``root``
-    (``zip``) or a video file (``file``, e.g. ``"{name}.mp4"``).
+    (``zip``) or a video file (``file``, e.g. ``"{name}.mp4"``). Frames whose shorter side exceeds
+    ``decode_size`` are scaled down to it as they are decoded (``null``: kept at full size); videos
+    longer than ``max_frames`` are subsampled evenly to it.
     """
 
     root: str
     format: str = "frames"
     path: str = "{name}"
     img_size: int = 224
+    decode_size: int | None = 256
     max_frames: int = 400
     min_frames: int = 8
     temporal_rescale: list[float] = field(default_factory=lambda: [0.5, 1.5])
@@ -321,6 +324,11 @@ def _check_task_inputs(config: Config, source: str) -> None:
         )
     if video is not None and config.data.synthetic is not None and video.format == "zip":
         raise ConfigError(f"{source}: data.video.format: the toy videos are written as 'frames' or 'file', not 'zip'")
+    if video is not None and video.decode_size is not None and video.decode_size < video.img_size:
+        raise ConfigError(
+            f"{source}: data.video.decode_size ({video.decode_size}) is below img_size ({video.img_size}): "
+            "set it to at least img_size, or null to keep frames at full size"
+        )
     if video is not None:
         for key in ("temporal_rescale", "crop_area", "crop_ratio"):
             low_high = getattr(video, key)

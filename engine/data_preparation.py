@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from dataset.annotations import PreparedSplit, prepare_samples, read_annotations
@@ -33,24 +34,50 @@ def ensure_synthetic_videos(config: Config, source: VideoSource) -> None:
     """Render the toy language as videos (and write its annotations) for splits not rendered yet.
 
     A split is done when its marker file names the same size, seed, image size and layout, so an
-    interrupted or differently configured generation renders that split again.
+    interrupted or differently configured generation renders that split again. The marker also
+    records the digest of the annotation file it wrote: an annotation file it did not write is never
+    written over (:func:`check_training_data` says so before anything is written).
     """
     synthetic, data = config.data.synthetic, config.data
     if synthetic is None:
         return
     sizes = synthetic.sizes()
     for split in SPLITS:
-        marker = source.root / f".{split}.complete"
+        marker, annotations = _toy_video_marker(config, split), Path(data.split_path(split))
         recipe = f"{sizes[split]} samples, seed {synthetic.seed}, {synthetic.render_size} px, {source.layout}\n"
-        if marker.is_file() and marker.read_text() == recipe and Path(data.split_path(split)).is_file():
+        if annotations.is_file() and marker.is_file() and marker.read_text() == recipe + _digest_line(annotations):
             continue
+        _refuse_foreign_annotations(config, split)
         get_logger().info("rendering %d toy %s videos into %s", sizes[split], split, source.root)
         target = {"video_file" if source.layout == "file" else "frame_folder": _locator(source, split)}
         records = generate_split(split, sizes[split], synthetic.seed)
         progress = progress_bar(records, desc="render toy videos", leave=False)
         records = write_toy_videos(progress, synthetic.seed, synthetic.render_size, **target)
-        write_records(records, data.split_path(split))
-        marker.write_text(recipe)
+        write_records(records, annotations)
+        marker.write_text(recipe + _digest_line(annotations))
+
+
+def _toy_video_marker(config: Config, split: str) -> Path:
+    return Path(config.data.video.root) / f".{split}.complete"
+
+
+def _digest_line(path: Path) -> str:
+    return f"annotations sha256 {hashlib.sha256(path.read_bytes()).hexdigest()}\n"
+
+
+def _refuse_foreign_annotations(config: Config, split: str) -> None:
+    """Stop if the split's annotation file exists but is not the one the toy video generator wrote."""
+    annotations, marker = Path(config.data.split_path(split)), _toy_video_marker(config, split)
+    if not annotations.is_file():
+        return
+    record = marker.read_text() if marker.is_file() else ""
+    ours = record.endswith(_digest_line(annotations)) or (record and "annotations sha256" not in record)  # or older
+    if not ours:
+        raise ToolkitError(
+            f"data.{split}: {annotations} exists but was not written by the toy video generator "
+            f"(no record of it in {marker}): toy data is never written over an existing file; "
+            "move the file, or train on it with a config without data.synthetic"
+        )
 
 
 def _locator(source: VideoSource, split: str):
@@ -71,18 +98,35 @@ def read_split(config: Config, split: str) -> PreparedSplit:
 def check_training_data(config: Config) -> None:
     """One clear error, before any file is written, when the train split leaves nothing to train on.
 
-    The toy data set is not checked before it exists: it is generated when the task prepares. Its
-    text-only form is written all at once, so it is generated only when none of its three files
-    exists, never over an existing one.
+    The toy data set is not checked before it exists: it is generated when the task prepares, never
+    over an existing file. Its text-only form is written all at once, so only when none of its three
+    files exists; its video form split by split, each only where no file is or the generator's own is.
     """
     data = config.data
     if data.synthetic is not None and data.video is None:
         _check_toy_annotations_all_or_none(config)
+    if data.synthetic is not None and data.video is not None:
+        for split in SPLITS:
+            _refuse_foreign_annotations(config, split)
     if data.synthetic is not None and not Path(data.train).is_file():
         return
     train = prepare_samples(read_annotations(data.train, data.format), data.level, data.lowercase_text)
     if not train.samples:
         raise ToolkitError(f"{data.train}: nothing to train on: every sample was skipped ({dict(train.skipped)})")
+    trains_on_video = config.task == "s2g" or (config.task == "s2t" and config.s2t.features is None)
+    if trains_on_video and data.synthetic is None:
+        _check_some_train_video_exists(config, [sample.name for sample in train.samples])
+
+
+def _check_some_train_video_exists(config: Config, names: list[str]) -> None:
+    video = config.data.video
+    source = VideoSource(video.root, video.format, video.path)
+    locations = [source.location("train", name) for name in names]
+    if len(source.missing(locations)) == len(locations):
+        raise ToolkitError(
+            f"data.video: none of the {len(locations)} train videos is under {video.root} "
+            f"(the first would be {locations[0]}, from data.video.path '{video.path}')"
+        )
 
 
 def _check_toy_annotations_all_or_none(config: Config) -> None:

@@ -48,11 +48,25 @@ def setup_distributed(device: str = "auto", precision: str = "auto") -> Distribu
     if resolved.type == "cuda":
         torch.cuda.set_device(resolved)
     if world_size > 1 and not dist.is_initialized():
-        if resolved.type == "cuda":
-            dist.init_process_group(backend="nccl", device_id=resolved)
-        else:
-            dist.init_process_group(backend="gloo")
+        backend = {"backend": "nccl", "device_id": resolved} if resolved.type == "cuda" else {"backend": "gloo"}
+        dist.init_process_group(store=_attempt_store(), rank=rank, world_size=world_size, **backend)
     return DistributedContext(rank, world_size, resolved, resolve_precision(precision, resolved))
+
+
+def restart_count() -> int:
+    """How many times ``torchrun --max-restarts N`` has restarted this job after a rank failed (0: first attempt)."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
+
+
+def _attempt_store() -> dist.Store:
+    """torchrun's key-value store, with keys of their own for this attempt.
+
+    torchrun keeps its store across restarts, and the process group of a restarted job would read the
+    addresses the dead attempt's ranks published and fail to connect (seen with gloo on torch 2.13;
+    pytorch/pytorch#167288 reports it for NCCL).
+    """
+    store, _, _ = next(dist.rendezvous("env://"))
+    return dist.PrefixStore(f"attempt_{restart_count()}", store)
 
 
 def cleanup_distributed() -> None:

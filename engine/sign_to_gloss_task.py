@@ -79,7 +79,7 @@ class SignToGlossTask:
         self.config, self.context = config, context
         self.model_dir = Path(config.training.model_dir)
         video = config.data.video
-        self.source = VideoSource(video.root, video.format, video.path)
+        self.source = VideoSource(video.root, video.format, video.path, video.decode_size)
         self.vocab: GlossVocabulary | None = None
         self._splits: dict[str, EncodedSplit] = {}
         self.training_counts: Counter = Counter()

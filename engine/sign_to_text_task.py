@@ -62,7 +62,7 @@ class SignToTextTask:
         self.new_run = False
         self.end_to_end = config.s2t.features is None
         video = config.data.video
-        self.source = VideoSource(video.root, video.format, video.path) if self.end_to_end else None
+        self.source = VideoSource(video.root, video.format, video.path, video.decode_size) if self.end_to_end else None
         self.training_counts: Counter = Counter()
 
     # ----- preparation -------------------------------------------------------------------

@@ -21,7 +21,7 @@ from engine.checkpoint import (
     save_step_checkpoint,
 )
 from engine.config import Config, config_to_dict
-from engine.distributed import DistributedContext, barrier, replicas_identical
+from engine.distributed import DistributedContext, barrier, gather_objects, replicas_identical
 from engine.errors import ToolkitError
 from engine.optimization import build_optimizer, build_scheduler
 from engine.progress import progress_bar
@@ -106,7 +106,7 @@ class Trainer:
         )
 
     # ----- checkpoints -----------------------------------------------------------------------
-    def _state(self, validated: bool) -> dict:
+    def _state(self, validated: bool, rng: list[dict]) -> dict:
         return {
             "validated": validated,
             "model": self.model.state_dict(),
@@ -117,7 +117,7 @@ class Trainer:
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
             "best_score": self.best_score,
-            "rng": rng_state(),
+            "rng": rng,  # every rank's: their dropout draws differ once their batches do
             "config": config_to_dict(self.config),
             "metadata": self.task.checkpoint_metadata(),
         }
@@ -133,15 +133,17 @@ class Trainer:
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         self.best_score = state["best_score"]
         self.validation_pending = not state.get("validated", True)
-        set_rng_state(state["rng"])
+        rng = state["rng"]  # one per rank (older checkpoints: rank 0's alone)
+        set_rng_state(rng[self.context.rank % len(rng)] if isinstance(rng, list) else rng)
         self.log.info(
             "resumed from %s at step %d (epoch %d, batch %d)", path, self.step, self.epoch, self.batch_in_epoch
         )
 
     def _save(self, improved: bool, validated: bool = True) -> None:
+        rng = gather_objects(rng_state())  # on every rank
         if not self.context.is_main:
             return
-        state = self._state(validated)
+        state = self._state(validated, rng)
         path = save_step_checkpoint(state, self.model_dir, self.step, self.cfg.keep_last)
         if improved:
             save_atomic(state, self.model_dir / "best.ckpt")

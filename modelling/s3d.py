@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from engine.errors import ToolkitError
@@ -117,6 +118,7 @@ class S3DBackbone(nn.Module):
                 module.momentum = bn_momentum
         self.out_channels = BLOCK_CHANNELS[use_block]
         self.time_stride = BLOCK_TIME_STRIDE[use_block]
+        self.stem_chunk = 32  # block 1's output frames per chunk in inference (see _stem)
         for parameter in self.frozen_layers().parameters():
             parameter.requires_grad_(False)
 
@@ -133,8 +135,32 @@ class S3DBackbone(nn.Module):
         return torch.div(lengths + self.time_stride - 1, self.time_stride, rounding_mode="floor")
 
     def forward(self, videos: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.features(videos).mean(dim=(3, 4))  # B×C×T'
+        features = self.features[2:](self._stem(videos)).mean(dim=(3, 4))  # B×C×T'
         return features.transpose(1, 2), torch.clamp(self.output_lengths(lengths), max=features.shape[2])
+
+    def _stem(self, videos: torch.Tensor) -> torch.Tensor:
+        """Block 1 and the max-pool after it: the largest activations, so without autograd in time chunks.
+
+        Chunked, each slice of ``stem_chunk`` output frames is computed from the input frames it sees
+        (the temporal convolution's window), zero-padded only at the video's ends as the whole would
+        be: the same result, with peak memory set by the chunk instead of the video's length.
+        """
+        stem = self.features[:2]
+        spatial, temporal = self.features[0]
+        if torch.is_grad_enabled() or spatial.training or videos.shape[2] <= 2 * self.stem_chunk:
+            return stem(videos)
+        conv = temporal[0]
+        (kernel, _, _), (stride, _, _), (padding, _, _) = conv.kernel_size, conv.stride, conv.padding
+        frames = videos.shape[2]
+        outputs = []
+        for start in range(0, (frames + 2 * padding - kernel) // stride + 1, self.stem_chunk):
+            first = start * stride - padding
+            last = min(first + (self.stem_chunk - 1) * stride + kernel, frames + padding)  # input window end
+            x = spatial(videos[:, :, max(first, 0) : min(last, frames)])  # per frame: no temporal extent
+            x = F.pad(x, (0, 0, 0, 0, max(0, -first), max(0, last - frames)))
+            x = F.conv3d(x, conv.weight, conv.bias, (stride, *conv.stride[1:]), (0, *conv.padding[1:]))
+            outputs.append(self.features[1:2](temporal[2](temporal[1](x))))  # the max-pool, if use_block > 1
+        return torch.cat(outputs, dim=2)
 
 
 def select_backbone_weights(state_dict: dict[str, torch.Tensor], use_block: int) -> dict[str, torch.Tensor]:

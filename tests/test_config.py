@@ -88,6 +88,7 @@ def test_shipped_configs_parse(name):
         ({"data": {"video": {"root": "v", "format": "zip"}}}, "the toy videos are written as 'frames' or 'file'"),
         ({"data": {"video": {"root": "v", "temporal_rescale": [1.5, 0.5]}}}, "data.video.temporal_rescale: expected"),
         ({"data": {"video": {"root": "v", "format": "avi"}}}, "data.video.format: 'avi' is not one of"),
+        ({"data": {"video": {"root": "v", "decode_size": 200}}}, "decode_size (200) is below img_size (224)"),
     ],
 )
 def test_s2g_settings_are_checked(tmp_path, change, message):

@@ -72,3 +72,21 @@ def test_invalid_block_settings():
         S3DBackbone(use_block=6)
     with pytest.raises(BackboneError, match="freeze_block"):
         S3DBackbone(use_block=2, freeze_block=3)
+
+
+@pytest.mark.parametrize(("frames", "use_block"), [(33, 4), (34, 4), (71, 1), (150, 2)])
+def test_inference_in_time_chunks_equals_the_whole_video(frames, use_block):
+    """Block 1 without autograd runs in chunks of 8 output frames here: the features are the same."""
+    torch.manual_seed(0)
+    backbone = S3DBackbone(use_block=use_block).eval()
+    for module in backbone.modules():  # running statistics other than 0 and 1, so batch norm matters
+        if isinstance(module, torch.nn.BatchNorm3d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    videos, lengths = torch.randn(2, 3, frames, 32, 32), torch.tensor([frames, frames - 5])
+    with torch.no_grad():
+        whole, whole_lengths = backbone(videos, lengths)
+        backbone.stem_chunk = 8
+        chunked, chunked_lengths = backbone(videos, lengths)
+    assert torch.equal(chunked_lengths, whole_lengths)
+    torch.testing.assert_close(chunked, whole, rtol=1e-5, atol=1e-6)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -137,3 +138,28 @@ def test_s2g_checkpoint_does_not_load_into_another_vocabulary(trained, tmp_path,
     args = ["--config", str(config_path), "--splits", "dev", "-o", f"tokenizer.gloss_vocab={vocab}"]
     assert prediction.main(args) == 2
     assert "does not match this config" in capsys.readouterr().err
+
+
+def test_the_toy_video_set_is_never_written_over_a_users_annotation_file(tmp_path, toy_data, capsys):
+    config = tiny_s2g_config(tmp_path / "data", tmp_path / "model")
+    path = write_config(tmp_path / "run.yaml", config)
+    mine = tmp_path / "mine.train"
+    shutil.copy(toy_data["train"], mine)
+    assert training.main(["--config", str(path), "-o", f"data.train={mine}"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: data.train: {mine} exists but was not written by the toy video generator")
+    assert mine.read_bytes() == Path(toy_data["train"]).read_bytes()
+    assert not (tmp_path / "data").exists() and not (tmp_path / "model").exists()
+
+
+def test_training_with_no_train_video_found_ends_with_one_line_before_writing(tmp_path, toy_data, capsys):
+    config = tiny_s2g_config(tmp_path / "videos", tmp_path / "model")
+    config["data"] = {**config["data"], **toy_data, "synthetic": None}
+    (tmp_path / "videos").mkdir()  # the videos are elsewhere, or data.video.path is wrong
+    assert training.main(["--config", str(write_config(tmp_path / "run.yaml", config))]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == (
+        f"error: data.video: none of the 400 train videos is under {tmp_path / 'videos'} "
+        "(the first would be train/toy-00000.mp4, from data.video.path '{name}.mp4')"
+    )
+    assert not (tmp_path / "model").exists()

@@ -114,7 +114,7 @@ def test_the_command_demo_prints_translates_a_video_with_the_run_it_trained(pipe
     assert capsys.readouterr().out.startswith(f"{video}\n  glosses: ")
 
 
-def test_translate_flags_a_clip_too_short_for_the_model(pipeline, tmp_path, capsys):
+def test_translate_flags_a_clip_too_short_or_too_long_for_the_model(pipeline, tmp_path, capsys):
     root, _ = pipeline
     clip = tmp_path / "two_frames.mp4"
     write_video_file(read_video_file(root / "data" / "test" / "toy-00001.mp4")[:2], clip)
@@ -126,6 +126,10 @@ def test_translate_flags_a_clip_too_short_for_the_model(pipeline, tmp_path, caps
     video = str(root / "data" / "test" / "toy-00001.mp4")
     assert translate.main(["--run", str(root / "s2t"), video, "--json"]) == 0
     assert json_lines(capsys.readouterr().out)[0]["padded"] is False
+    long_clip = tmp_path / "long.mp4"  # longer than the model's data.video.max_frames (400)
+    write_video_file(read_video_file(video).repeat(20, 1, 1, 1)[:403], long_clip)
+    assert translate.main(["--run", str(root / "s2t"), str(long_clip)]) == 0
+    assert "  note:    403 frames, subsampled evenly to 400 (data.video.max_frames)" in capsys.readouterr().out
 
 
 def test_translate_needs_a_config_or_a_run_directory(capsys):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import pickle
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -292,3 +294,48 @@ def test_training_from_a_pretrained_mbart_directory(tmp_path, toy_data, tiny_mba
     vocab_size = MBartForConditionalGeneration.from_pretrained(str(tiny_mbart_dir)).config.vocab_size
     assert state["model"]["translator.mbart.lm_head.weight"].shape[0] == vocab_size
     assert state["metadata"]["text_vocab_size"] == vocab_size
+
+
+def worker_pids(agent: int) -> dict[int, int]:
+    """Local rank -> process id of the workers the torchrun process ``agent`` started (read from /proc)."""
+    pids = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            environ = (stat.parent / "environ").read_bytes().split(b"\0") if parent == agent else []
+        except (OSError, IndexError, ValueError):
+            continue  # a process that ended meanwhile
+        for entry in environ:
+            if entry.startswith(b"LOCAL_RANK="):
+                pids[int(entry.split(b"=")[1])] = int(stat.parent.name)
+    return pids
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds torchrun's workers through Linux's /proc")
+def test_a_rank_killed_mid_epoch_is_restarted_by_torchrun_and_ends_with_the_uninterrupted_weights(tmp_path, toy_data):
+    schedule = {"epochs": 3, "validate_unit": "steps", "validate_every": 5, "keep_last": 20}
+    paths = {}
+    for name in ("uninterrupted", "killed"):
+        config = tiny_config(toy_data, tmp_path / name, training=schedule)
+        paths[name] = write_config(tmp_path / f"{name}.yaml", config)
+    restarts = ["--nproc_per_node", "2", "--master_port", str(free_port()), "--max-restarts", "1"]
+    command = torchrun_command("training.py", ["--config", str(paths["killed"])], restarts)
+    job = subprocess.Popen(command, cwd=tmp_path, env=torchrun_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not (tmp_path / "killed" / "step_5.ckpt").is_file() and job.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(worker_pids(job.pid)[1], signal.SIGKILL)  # rank 1 dies in the middle of the first epoch
+    _, err = job.communicate(timeout=600)
+    assert job.returncode == 0, err.decode()[-3000:]
+    log = (tmp_path / "killed" / "train.log").read_text()
+    assert f"torchrun restart 1 after a rank failed: resuming from {tmp_path / 'killed' / 'step_'}" in log
+    result = torchrun("training.py", ["--config", str(paths["uninterrupted"])], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    last = step_checkpoints(tmp_path / "uninterrupted")[-1]
+    assert last.name == step_checkpoints(tmp_path / "killed")[-1].name and last.name != "step_5.ckpt"
+    for checkpoint in ("best.ckpt", last.name):
+        expected = torch.load(tmp_path / "uninterrupted" / checkpoint, weights_only=False)
+        restarted = torch.load(tmp_path / "killed" / checkpoint, weights_only=False)
+        assert expected["step"] == restarted["step"]
+        for key, tensor in expected["model"].items():
+            assert torch.equal(restarted["model"][key], tensor), (checkpoint, key)

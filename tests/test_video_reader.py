@@ -1,5 +1,8 @@
+import subprocess
+import sys
 import zipfile
 
+import av
 import numpy as np
 import pytest
 import torch
@@ -12,6 +15,7 @@ from dataset.video_reader import (
     read_frame_folder,
     read_video_file,
     read_zip_folder,
+    working_size,
     write_video_file,
 )
 
@@ -85,3 +89,68 @@ def test_video_source_reads_selected_frames_in_each_layout(tmp_path, frames):
     assert picked[0].shape == (3, 24, 32, 3)
     assert torch.equal(picked[0], frames[[0, 6, 6]]) and torch.equal(picked[1], picked[0])
     assert (picked[2].int() - picked[0].int()).abs().max() <= 1
+
+
+def _write_all_layouts(frames: torch.Tensor, root) -> list[VideoSource]:
+    write_frame_folder(frames, root / "frames" / "dev" / "sample-1")
+    with zipfile.ZipFile(root / "frames.zip", "w") as archive:
+        for path in sorted((root / "frames" / "dev" / "sample-1").iterdir()):
+            archive.write(path, f"dev/sample-1/{path.name}")
+    (root / "videos").mkdir()
+    write_video_file(frames, root / "videos" / "sample-1.mp4")
+    return [
+        VideoSource(root / "frames", "frames", "{split}/{name}", short_side=24),
+        VideoSource(root / "frames.zip", "zip", "{split}/{name}", short_side=24),
+        VideoSource(root / "videos", "file", "{name}.mp4", short_side=24),
+    ]
+
+
+def test_frames_are_scaled_to_the_working_size_as_they_are_decoded(tmp_path):
+    shades = torch.arange(0, 200, 20, dtype=torch.uint8)  # frame i is one flat shade: 20 * i
+    frames = shades.view(-1, 1, 1, 1).expand(10, 48, 64, 3).contiguous()
+    for source in _write_all_layouts(frames, tmp_path):
+        picked = source.read(source.location("dev", "sample-1"), select=lambda n: [1, 4, 4, 9])
+        assert picked.shape == (4, 24, 32, 3), source.layout  # shorter side 48 -> 24, aspect kept
+        assert picked.float().mean(dim=(1, 2, 3)).round().tolist() == [20, 80, 80, 180], source.layout
+
+
+def test_working_size_scales_down_only():
+    assert working_size(1080, 1920, 256) == (256, 455)
+    assert working_size(1920, 1080, 256) == (455, 256)
+    assert working_size(210, 260, 256) == (210, 260) and working_size(1080, 1920, None) == (1080, 1920)
+
+
+_PEAK_GROWTH = """
+import resource, sys
+from dataset.video_reader import read_video_file
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+picked = read_video_file(sys.argv[1], select=lambda n: [0, n // 2, n - 1], short_side=90)
+print(tuple(picked.shape), (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+def test_a_large_video_never_holds_all_its_frames_at_full_size(tmp_path):
+    """120 frames of 720×1280 are 330 MB at full size; 3 picked and scaled down add a few MB to the peak."""
+    ramp = np.linspace(0, 255, 1280, dtype=np.float32)
+    shades = (((ramp + 2 * i) % 256).astype(np.uint8) for i in range(120))
+    frames = (np.broadcast_to(shade[None, :, None], (720, 1280, 3)) for shade in shades)
+    write_video_file(frames, tmp_path / "large.mp4", lossless=False)
+    run = subprocess.run(
+        [sys.executable, "-c", _PEAK_GROWTH, str(tmp_path / "large.mp4")], capture_output=True, text=True, check=True
+    )
+    shape, growth_mb = run.stdout.rsplit(")", 1)
+    assert shape + ")" == "(3, 90, 160, 3)"
+    assert int(growth_mb) < 120, f"peak memory grew {growth_mb} MB while decoding"
+
+
+def test_a_video_without_a_video_stream_is_named(tmp_path):
+    path = tmp_path / "sound.mp4"
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("aac", rate=8000)
+        for _ in range(3):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate = 8000
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    with pytest.raises(VideoError, match="sound.mp4: no video stream"):
+        read_video_file(path)

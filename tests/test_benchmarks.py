@@ -1,0 +1,27 @@
+"""The benchmarks run, at toy sizes, and print the figures they promise."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import video_memory
+
+pytestmark = pytest.mark.slow
+
+
+def test_video_memory_benchmark_times_translate_and_s3d_per_video(pipeline, tmp_path, capsys):
+    root, _ = pipeline
+    sizes = ["--height", "72", "--width", "128", "--img-size", "32", "--decode-size", "36", "--max-frames", "16"]
+    video_memory.main(["--frames", "12", "30", *sizes, "--workdir", str(tmp_path), "--run", str(root / "s2t")])
+    rows = [line for line in capsys.readouterr().out.splitlines() if " x 128x72 |" in line]
+    assert len(rows) == 2
+    for row, used in zip(rows, (12, 16), strict=True):  # 30 frames are subsampled to --max-frames
+        numbers = re.findall(r"[\d.]+", row.split("|", 1)[1])
+        seconds, peak, frames, decoded = float(numbers[0]), float(numbers[1]), int(numbers[2]), row.split()[-4]
+        assert seconds > 0 and peak > 100 and frames == used and decoded == "36x64", row
