@@ -69,20 +69,24 @@ def test_frames_of_differing_size_are_an_error(tmp_path):
         read_frame_folder(folder)
 
 
-def test_video_source_reads_selected_frames_in_each_layout(tmp_path, frames):
-    write_frame_folder(frames, tmp_path / "frames" / "dev" / "sample-1")
-    with zipfile.ZipFile(tmp_path / "frames.zip", "w") as archive:
-        for path in sorted((tmp_path / "frames" / "dev" / "sample-1").iterdir()):
+def _write_all_layouts(frames: torch.Tensor, root, short_side: int | None = None) -> list[VideoSource]:
+    """``frames`` as sample-1 of dev in each layout (PNG folders, a zip of them, an mp4), and a source for each."""
+    write_frame_folder(frames, root / "frames" / "dev" / "sample-1")
+    with zipfile.ZipFile(root / "frames.zip", "w") as archive:
+        for path in sorted((root / "frames" / "dev" / "sample-1").iterdir()):
             archive.write(path, f"dev/sample-1/{path.name}")
-    (tmp_path / "videos").mkdir()
-    write_video_file(frames, tmp_path / "videos" / "sample-1.mp4")
-    sources = [
-        VideoSource(tmp_path / "frames", "frames", "{split}/{name}"),
-        VideoSource(tmp_path / "frames.zip", "zip", "{split}/{name}"),
-        VideoSource(tmp_path / "videos", "file", "{name}.mp4"),
+    (root / "videos").mkdir()
+    write_video_file(frames, root / "videos" / "sample-1.mp4")
+    return [
+        VideoSource(root / "frames", "frames", "{split}/{name}", short_side),
+        VideoSource(root / "frames.zip", "zip", "{split}/{name}", short_side),
+        VideoSource(root / "videos", "file", "{name}.mp4", short_side),
     ]
+
+
+def test_video_source_reads_selected_frames_in_each_layout(tmp_path, frames):
     picked = []
-    for source in sources:
+    for source in _write_all_layouts(frames, tmp_path):
         location = source.location("dev", "sample-1")
         assert source.missing([location, source.location("dev", "absent")]) == [source.location("dev", "absent")]
         picked.append(source.read(location, select=lambda n: [0, n - 1, n - 1]))
@@ -91,24 +95,10 @@ def test_video_source_reads_selected_frames_in_each_layout(tmp_path, frames):
     assert (picked[2].int() - picked[0].int()).abs().max() <= 1
 
 
-def _write_all_layouts(frames: torch.Tensor, root) -> list[VideoSource]:
-    write_frame_folder(frames, root / "frames" / "dev" / "sample-1")
-    with zipfile.ZipFile(root / "frames.zip", "w") as archive:
-        for path in sorted((root / "frames" / "dev" / "sample-1").iterdir()):
-            archive.write(path, f"dev/sample-1/{path.name}")
-    (root / "videos").mkdir()
-    write_video_file(frames, root / "videos" / "sample-1.mp4")
-    return [
-        VideoSource(root / "frames", "frames", "{split}/{name}", short_side=24),
-        VideoSource(root / "frames.zip", "zip", "{split}/{name}", short_side=24),
-        VideoSource(root / "videos", "file", "{name}.mp4", short_side=24),
-    ]
-
-
 def test_frames_are_scaled_to_the_working_size_as_they_are_decoded(tmp_path):
     shades = torch.arange(0, 200, 20, dtype=torch.uint8)  # frame i is one flat shade: 20 * i
     frames = shades.view(-1, 1, 1, 1).expand(10, 48, 64, 3).contiguous()
-    for source in _write_all_layouts(frames, tmp_path):
+    for source in _write_all_layouts(frames, tmp_path, short_side=24):
         picked = source.read(source.location("dev", "sample-1"), select=lambda n: [1, 4, 4, 9])
         assert picked.shape == (4, 24, 32, 3), source.layout  # shorter side 48 -> 24, aspect kept
         assert picked.float().mean(dim=(1, 2, 3)).round().tolist() == [20, 80, 80, 180], source.layout
