@@ -15,8 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import extract_feature
-import training
+from engine import feature_extraction, training_run
 from engine.cli import add_device_arguments, device_overrides
 
 CONFIGS = Path(__file__).resolve().parent / "experiments" / "configs"
@@ -59,18 +58,18 @@ def stages(workdir: Path, device: list[str]) -> list[tuple[str, Path, Callable[[
         (
             "Sign2Gloss: render the toy videos, train S3D + visual head with CTC",
             s2g / "predictions" / "report.json",
-            lambda: training.main(s2g_args),
+            lambda: training_run.main(s2g_args),
         ),
-        ("extract S3D features for Sign2Text", s2g / "features" / "test.pt", lambda: extract_feature.main(s2g_args)),
+        ("extract S3D features for Sign2Text", s2g / "features" / "test.pt", lambda: feature_extraction.main(s2g_args)),
         (
             "Gloss2Text: train the translator on the same annotations",
             g2t / "predictions" / "report.json",
-            lambda: training.main(["--config", str(CONFIGS / "synthetic_g2t.yaml"), *g2t_args]),
+            lambda: training_run.main(["--config", str(CONFIGS / "synthetic_g2t.yaml"), *g2t_args]),
         ),
         (
             "Sign2Text: joint fine-tuning from the S2G and G2T checkpoints",
             s2t / "predictions" / "report.json",
-            lambda: training.main(["--config", str(CONFIGS / "synthetic_s2t.yaml"), *s2t_args]),
+            lambda: training_run.main(["--config", str(CONFIGS / "synthetic_s2t.yaml"), *s2t_args]),
         ),
     ]
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from core.config import Config
 from engine.cli import add_common_arguments, run_cli
-from engine.config import Config
 from engine.data_preparation import read_split
 from engine.distributed import DistributedContext
 from engine.run_logging import get_logger, setup_logger

@@ -27,20 +27,20 @@ from pathlib import Path
 
 import torch
 
+from core.config import Config, VideoConfig
+from core.errors import ToolkitError
 from dataset.video_reader import read_video_file
 from dataset.video_transforms import sample_frame_indices
 from engine.checkpoint import load_checkpoint, load_submodule, load_task_checkpoint
 from engine.cli import add_common_arguments, run_cli
-from engine.config import Config, VideoConfig
 from engine.distributed import DistributedContext
-from engine.errors import ToolkitError
+from engine.prediction import load_matching_model
 from engine.run_logging import setup_logger
 from engine.sign_to_gloss_task import video_inputs
 from engine.sign_to_text_task import SignToTextTask
 from modelling.ctc_decoding import CTCBeamSearch
 from modelling.s3d import S3DBackbone
 from modelling.sign_to_text import Cascade
-from prediction import load_matching_model
 
 
 @dataclass

@@ -24,8 +24,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from core.config import DEVICES, PRECISIONS  # noqa: E402
 from dataset.video_transforms import prepare_videos  # noqa: E402
-from engine.device import DEVICES, PRECISIONS, Precision, resolve_device, resolve_precision  # noqa: E402
+from engine.device import Precision, resolve_device, resolve_precision  # noqa: E402
 from modelling.recognition import SignToGloss, ctc_loss  # noqa: E402
 from modelling.s3d import S3DBackbone  # noqa: E402
 from modelling.visual_head import VisualHead  # noqa: E402

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from engine.errors import ToolkitError
+from core.errors import ToolkitError
 
 PICKLE_KEYS = ("name", "gloss", "text")
 CSV_HEADER = ("name", "video", "start", "end", "speaker", "orth", "translation")

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from engine.checkpoint import save_atomic
-from engine.errors import ToolkitError
+from core.atomic_files import save_atomic
+from core.errors import ToolkitError
 
 
 class FeatureStoreError(ToolkitError):

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import torch
 
+from core.vocabulary import GlossVocabulary
 from dataset.annotations import Sample
-from modelling.tokenizers import GlossVocabulary
 
 
 @dataclass(frozen=True)

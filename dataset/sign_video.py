@@ -16,11 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from core.vocabulary import GlossVocabulary
 from dataset.annotations import Sample
 from dataset.gloss_text import EncodedSplit
 from dataset.video_reader import VideoError, VideoSource
 from dataset.video_transforms import sample_frame_indices
-from modelling.tokenizers import GlossVocabulary
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import torch
 from av.video.reformatter import Interpolation, VideoReformatter
 from PIL import Image
 
-from engine.errors import ToolkitError
+from core.errors import ToolkitError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 

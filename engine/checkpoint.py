@@ -7,9 +7,7 @@ cannot run code.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,8 @@ try:  # numpy >= 2
 except ImportError:  # numpy 1.x
     from numpy.core.multiarray import _reconstruct
 
-from engine.errors import ToolkitError
+from core.atomic_files import save_atomic
+from core.errors import ToolkitError
 
 STEP_PATTERN = re.compile(r"^step_(\d+)\.ckpt$")
 # what a numpy array (the numpy RNG state in "rng") needs to unpickle; none of these runs code
@@ -32,21 +31,8 @@ class CheckpointError(ToolkitError):
     """A checkpoint that is missing, unreadable or does not fit the model."""
 
 
-def save_atomic(state: dict[str, Any], path: str | Path) -> None:
-    """Write ``state`` to ``path`` via a temporary file, so a crash never leaves half a file."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(state, stream)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_atomic`, with a clear error if that fails."""
+    """Read a checkpoint (written by :func:`core.atomic_files.save_atomic`), with a clear error if that fails."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")

@@ -8,10 +8,9 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from engine.config import Config, load_config
-from engine.device import DEVICES, PRECISIONS
+from core.config import DEVICES, PRECISIONS, Config, load_config
+from core.errors import ToolkitError
 from engine.distributed import DistributedContext, SharedFailure, barrier, cleanup_distributed, setup_distributed
-from engine.errors import ToolkitError
 
 
 def add_device_arguments(parser: argparse.ArgumentParser) -> None:

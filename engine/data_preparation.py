@@ -5,16 +5,16 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from core.config import Config
+from core.errors import ToolkitError
+from core.vocabulary import GlossVocabulary
 from dataset.annotations import PreparedSplit, prepare_samples, read_annotations
 from dataset.gloss_text import EncodedSplit, encode_samples
 from dataset.toy_sign_language import generate_split, write_records, write_toy_dataset
 from dataset.toy_sign_video import write_toy_videos
 from dataset.video_reader import VideoSource
-from engine.config import Config
-from engine.errors import ToolkitError
 from engine.progress import progress_bar
 from engine.run_logging import get_logger
-from modelling.tokenizers import GlossVocabulary
 
 GLOSS_VOCAB_FILE = "gloss_vocab.txt"
 SPLITS = ("train", "dev", "test")

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.errors import ToolkitError
+from core.config import DEVICES, PRECISIONS
+from core.errors import ToolkitError
 
-DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 

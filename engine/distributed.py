@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
+from core.errors import ToolkitError
 from engine.device import Precision, resolve_device, resolve_precision
-from engine.errors import ToolkitError
 
 T = TypeVar("T")
 

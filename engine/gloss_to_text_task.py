@@ -8,9 +8,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from core.config import Config
+from core.vocabulary import GlossVocabulary
 from dataset.annotations import normalise_text
 from dataset.gloss_text import EncodedSplit, GlossTextCollator, GlossTextExample
-from engine.config import Config
 from engine.data_preparation import (
     encode_text_split,
     ensure_gloss_vocabulary,
@@ -24,11 +25,7 @@ from engine.run_logging import get_logger
 from evaluation.report import EvaluationResult
 from evaluation.translation_metrics import CONVENTION, translation_scores
 from modelling.mbart_pruning import load_gloss_embeddings
-from modelling.tokenizers import (
-    GlossVocabulary,
-    load_text_tokenizer,
-    train_text_tokenizer,
-)
+from modelling.tokenizers import load_text_tokenizer, train_text_tokenizer
 from modelling.translation import GlossToText, TextTranslator, build_mbart
 
 TEXT_TOKENIZER_DIR = "text_tokenizer"

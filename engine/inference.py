@@ -8,9 +8,9 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
+from core.errors import ToolkitError
 from dataset.batching import BucketBatchSampler
 from engine.distributed import DistributedContext, SharedFailure, gather_objects
-from engine.errors import ToolkitError
 from engine.progress import progress_bar
 
 

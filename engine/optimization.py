@@ -7,8 +7,8 @@ import math
 import torch
 from torch import nn
 
-from engine.config import TrainingConfig
-from engine.errors import ToolkitError
+from core.config import TrainingConfig
+from core.errors import ToolkitError
 
 
 class OptimizationError(ToolkitError):

@@ -8,23 +8,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from core.config import Config, RecognitionConfig, VideoConfig
+from core.vocabulary import GlossVocabulary
 from dataset.gloss_text import EncodedSplit
-from dataset.sign_video import (
-    SignVideoDataset,
-    VideoExample,
-    blank_video_batch,
-    collate_videos,
-    encode_video_samples,
-)
+from dataset.sign_video import SignVideoDataset, VideoExample, blank_video_batch, collate_videos, encode_video_samples
 from dataset.video_reader import VideoError, VideoSource
 from dataset.video_transforms import prepare_videos
-from engine.config import Config, RecognitionConfig, VideoConfig
-from engine.data_preparation import (
-    ensure_gloss_vocabulary,
-    ensure_synthetic_videos,
-    load_gloss_vocabulary,
-    read_split,
-)
+from engine.data_preparation import ensure_gloss_vocabulary, ensure_synthetic_videos, load_gloss_vocabulary, read_split
 from engine.distributed import DistributedContext, run_on_main
 from engine.inference import sharded_inference
 from engine.run_logging import get_logger
@@ -33,7 +23,6 @@ from evaluation.report import EvaluationResult
 from modelling.ctc_decoding import CTCBeamSearch
 from modelling.recognition import SignToGloss, ctc_loss
 from modelling.s3d import BLOCK_CHANNELS, S3DBackbone, load_kinetics_weights
-from modelling.tokenizers import GlossVocabulary
 from modelling.visual_head import VisualHead
 
 CLEANUPS = {"none": lambda glosses: glosses, "phoenix-2014t": clean_phoenix_2014t}

@@ -17,20 +17,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from core.config import Config
+from core.vocabulary import GlossVocabulary
 from dataset.annotations import normalise_text
 from dataset.feature_store import load_store
 from dataset.gloss_text import EncodedSplit, pad
 from dataset.sign_text import FeatureTextExample, attach_features, collate_features
-from dataset.sign_video import (
-    SignVideoDataset,
-    VideoExample,
-    blank_video_batch,
-    collate_videos,
-    encode_video_samples,
-)
+from dataset.sign_video import SignVideoDataset, VideoExample, blank_video_batch, collate_videos, encode_video_samples
 from dataset.video_reader import VideoError, VideoSource
 from engine.checkpoint import load_model_weights, load_submodule, load_task_checkpoint
-from engine.config import Config
 from engine.data_preparation import encode_text_split
 from engine.distributed import DistributedContext
 from engine.gloss_to_text_task import build_translator, text_tokenizer_dir
@@ -43,7 +38,7 @@ from evaluation.translation_metrics import CONVENTION, translation_scores
 from modelling.ctc_decoding import CTCBeamSearch
 from modelling.recognition import SignToGloss, ctc_loss
 from modelling.sign_to_text import Cascade, SignToText
-from modelling.tokenizers import GlossVocabulary, load_text_tokenizer
+from modelling.tokenizers import load_text_tokenizer
 from modelling.translation import GlossToText
 
 

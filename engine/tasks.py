@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.config import Config
+from core.config import Config
 from engine.distributed import DistributedContext
 from engine.gloss_to_text_task import GlossToTextTask
 from engine.sign_to_gloss_task import SignToGlossTask

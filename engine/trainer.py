@@ -13,16 +13,12 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from core.atomic_files import save_atomic
+from core.config import Config, config_to_dict
+from core.errors import ToolkitError
 from dataset.batching import BucketBatchSampler
-from engine.checkpoint import (
-    load_checkpoint,
-    load_model_weights,
-    save_atomic,
-    save_step_checkpoint,
-)
-from engine.config import Config, config_to_dict
+from engine.checkpoint import load_checkpoint, load_model_weights, save_step_checkpoint
 from engine.distributed import DistributedContext, barrier, gather_objects, replicas_identical
-from engine.errors import ToolkitError
 from engine.optimization import build_optimizer, build_scheduler
 from engine.progress import progress_bar
 from engine.run_logging import get_logger, summary_writer

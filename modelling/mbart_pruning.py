@@ -18,8 +18,9 @@ import torch
 from sentencepiece import sentencepiece_model_pb2
 from transformers import MBartForConditionalGeneration
 
-from engine.errors import ToolkitError
-from modelling.tokenizers import SPM_FILE, GlossVocabulary, TokenizerError, load_text_tokenizer
+from core.errors import ToolkitError
+from core.vocabulary import GlossVocabulary, TokenizerError
+from modelling.tokenizers import SPM_FILE, load_text_tokenizer
 
 GLOSS_EMBEDDINGS_FILE = "gloss_embeddings.pt"
 GLOSS_VOCAB_FILE = "gloss_vocab.txt"

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.errors import ToolkitError
+from core.errors import ToolkitError
 
 BLOCK_END = {1: 1, 2: 4, 3: 7, 4: 13, 5: 16}
 BLOCK_CHANNELS = {1: 64, 2: 192, 3: 480, 4: 832, 5: 1024}

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pad_sequence
 
-from dataset.gloss_text import pad
-from engine.config import GenerationConfig
+from core.config import GenerationConfig
 from modelling.ctc_decoding import CTCBeamSearch
 from modelling.recognition import RecognitionOutput, SignToGloss
 from modelling.translation import GlossToText, TextTranslator
@@ -99,5 +99,6 @@ class Cascade(nn.Module):
         """Token ids of the translations and the recognised gloss ids of one batch."""
         recognition = self.recognition(inputs, lengths)
         glosses = self.decoder.decode(recognition.log_probs, recognition.lengths)
-        gloss_ids = pad([[*g, eos_id, lang_id] for g in glosses], self.pad_id).to(inputs.device)
+        framed = [torch.tensor([*g, eos_id, lang_id], device=inputs.device) for g in glosses]
+        gloss_ids = pad_sequence(framed, batch_first=True, padding_value=self.pad_id)
         return self.translator.generate(gloss_ids, (gloss_ids != self.pad_id).long(), config), glosses

@@ -15,8 +15,8 @@ from torch import nn
 from transformers import MBartConfig, MBartForConditionalGeneration
 from transformers.models.mbart.modeling_mbart import shift_tokens_right
 
-from engine.config import GenerationConfig, ModelConfig
-from engine.errors import ToolkitError
+from core.config import GenerationConfig, ModelConfig
+from core.errors import ToolkitError
 
 
 class TranslatorError(ToolkitError):

@@ -18,9 +18,9 @@ import pytest
 import torch
 import yaml
 
-import extract_feature
-import training
 from dataset.toy_sign_language import generate_split, write_toy_dataset
+from engine import feature_extraction as extract_feature
+from engine import training_run as training
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -1,12 +1,12 @@
 import pytest
 import torch
 
+from core.atomic_files import save_atomic
 from engine.checkpoint import (
     CheckpointError,
     latest_checkpoint,
     load_checkpoint,
     load_model_weights,
-    save_atomic,
     save_step_checkpoint,
 )
 

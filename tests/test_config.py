@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import ConfigError, load_config
+from core.config import ConfigError, load_config
 from tests.conftest import ROOT, tiny_config, tiny_s2g_config, write_config
 
 

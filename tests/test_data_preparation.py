@@ -3,10 +3,10 @@ import pickle
 
 import pytest
 
+from core.config import load_config
+from core.errors import ToolkitError
 from dataset.video_reader import VideoSource
-from engine.config import load_config
 from engine.data_preparation import check_training_data, ensure_synthetic_videos
-from engine.errors import ToolkitError
 from tests.conftest import tiny_s2g_config, write_config
 
 

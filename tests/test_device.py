@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-import training
+from engine import training_run as training
 from engine.device import DeviceError, Precision, resolve_device, resolve_precision
 from tests.conftest import tiny_config, write_config
 

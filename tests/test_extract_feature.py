@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-import extract_feature
-import training
 from dataset.feature_store import load_store, parts_dir, write_part
+from engine import feature_extraction as extract_feature
+from engine import training_run as training
 from tests.conftest import tiny_config, tiny_s2g_config, torchrun, write_config
 
 pytestmark = pytest.mark.slow

@@ -1,8 +1,8 @@
 import torch
 
+from core.vocabulary import GlossVocabulary
 from dataset.annotations import Sample
 from dataset.gloss_text import GlossTextCollator, encode_samples
-from modelling.tokenizers import GlossVocabulary
 
 
 class WordTokenizer:

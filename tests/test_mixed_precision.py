@@ -16,13 +16,13 @@ import pytest
 import torch
 import yaml
 
-import extract_feature
-import training
 import translate
+from core.config import GenerationConfig
 from dataset.feature_store import load_store
 from dataset.toy_sign_language import write_records
+from engine import feature_extraction as extract_feature
+from engine import training_run as training
 from engine.checkpoint import step_checkpoints
-from engine.config import GenerationConfig
 from engine.device import Precision
 from modelling.recognition import SignToGloss, ctc_loss
 from modelling.s3d import S3DBackbone

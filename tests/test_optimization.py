@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from engine.config import TrainingConfig
+from core.config import TrainingConfig
 from engine.optimization import OptimizationError, build_optimizer, build_scheduler
 
 

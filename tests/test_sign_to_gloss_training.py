@@ -11,11 +11,11 @@ import pytest
 import torch
 import yaml
 
-import prediction
-import training
+from core.config import load_config
 from dataset.video_reader import VideoSource
+from engine import prediction
+from engine import training_run as training
 from engine.checkpoint import step_checkpoints
-from engine.config import load_config
 from engine.data_preparation import ensure_synthetic_videos
 from tests.conftest import tiny_s2g_config, torchrun, write_config
 

@@ -1,6 +1,6 @@
 import torch
 
-from engine.config import GenerationConfig
+from core.config import GenerationConfig
 from modelling.recognition import SignToGloss
 from modelling.sign_to_text import SignToText, VLMapper
 from modelling.visual_head import VisualHead

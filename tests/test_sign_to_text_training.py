@@ -9,12 +9,12 @@ import pytest
 import torch
 
 import demo
-import prediction
-import training
 import translate
+from core.config import load_config
 from dataset.sign_video import SkippedVideo, collate_videos
 from dataset.video_reader import read_video_file, write_video_file
-from engine.config import load_config
+from engine import prediction
+from engine import training_run as training
 from engine.distributed import setup_distributed
 from engine.tasks import build_task
 from tests.conftest import json_lines, s2t_config, tiny_s2g_config, torchrun, write_config

@@ -1,11 +1,11 @@
 import pytest
 import torch
 
+from core.vocabulary import GlossVocabulary
 from dataset.annotations import Sample
 from dataset.sign_video import SignVideoDataset, SkippedVideo, collate_videos, encode_video_samples, pad_videos
 from dataset.toy_sign_video import render_glosses, signer_style, write_frame_folder
 from dataset.video_reader import VideoError, VideoSource, write_video_file
-from modelling.tokenizers import GlossVocabulary
 
 
 @pytest.fixture()

@@ -1,7 +1,8 @@
 import pytest
 
+from core.vocabulary import GlossVocabulary, TokenizerError
 from dataset.toy_sign_language import generate_split
-from modelling.tokenizers import GlossVocabulary, TokenizerError, load_text_tokenizer, train_text_tokenizer
+from modelling.tokenizers import load_text_tokenizer, train_text_tokenizer
 
 
 def test_gloss_vocabulary_build_encode_decode(tmp_path):

@@ -16,8 +16,8 @@ import pytest
 import torch
 import yaml
 
-import prediction
-import training
+from engine import prediction
+from engine import training_run as training
 from engine.checkpoint import step_checkpoints
 from tests.conftest import ROOT, free_port, tiny_config, torchrun, torchrun_command, torchrun_env, write_config
 

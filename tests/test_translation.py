@@ -3,8 +3,9 @@ import math
 import pytest
 import torch
 
-from engine.config import GenerationConfig, ModelConfig
-from modelling.tokenizers import GlossVocabulary, load_text_tokenizer
+from core.config import GenerationConfig, ModelConfig
+from core.vocabulary import GlossVocabulary
+from modelling.tokenizers import load_text_tokenizer
 from modelling.translation import GlossToText, TextTranslator, TranslatorError, build_mbart
 
 

@@ -15,10 +15,11 @@ from typing import Any, Union
 
 import yaml
 
-from engine.device import DEVICES, PRECISIONS
-from engine.errors import ToolkitError
+from core.errors import ToolkitError
 
 TASKS = ("g2t", "s2g", "s2t")
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 class ConfigError(ToolkitError):

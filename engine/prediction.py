@@ -1,0 +1,88 @@
+"""Evaluate a checkpoint: ``prediction.py --config CONFIG.yaml [--ckpt PATH] [--splits dev test]``.
+
+Writes ``<split>.hyp.tsv`` (name, hypothesis, reference) and ``report.json`` into the output
+directory (default ``<model_dir>/predictions``) and prints the score table. For Sign2Text with
+both ``s2t.s2g_checkpoint`` and ``s2t.g2t_checkpoint`` set, the cascade S2G -> G2T is scored too
+(rows ``<split>-cascade``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from torch import nn
+
+from core.config import Config
+from core.errors import ToolkitError
+from engine.checkpoint import load_checkpoint, load_model_weights
+from engine.cli import add_common_arguments, run_cli
+from engine.distributed import DistributedContext
+from engine.run_logging import get_logger, setup_logger
+from engine.tasks import build_task
+from evaluation.report import EvaluationResult, format_table, write_hypotheses, write_report
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_arguments(parser)
+    parser.add_argument("--ckpt", help="checkpoint to evaluate (default: <model_dir>/best.ckpt)")
+    parser.add_argument("--splits", nargs="+", default=["dev", "test"], choices=["train", "dev", "test"])
+    parser.add_argument(
+        "--output-dir", help="where to write hypotheses and the report (default: <model_dir>/predictions)"
+    )
+    return parser.parse_args(argv)
+
+
+def load_matching_model(task, state: dict, ckpt: str | Path, model: nn.Module | None = None) -> nn.Module:
+    """``task``'s model (built unless given) with the weights of checkpoint ``state``, after checking it fits."""
+    expected = task.checkpoint_metadata()
+    if state.get("metadata") != expected:
+        differing = sorted(k for k in expected if state.get("metadata", {}).get(k) != expected[k])
+        raise ToolkitError(
+            f"{ckpt}: checkpoint does not match this config's task/vocabularies (differs in {differing})"
+        )
+    model = model or task.build_model()
+    load_model_weights(model, state, ckpt)
+    return model
+
+
+def predict(
+    config: Config,
+    context: DistributedContext,
+    ckpt: str | Path,
+    splits: list[str],
+    output_dir: str | Path | None = None,
+    task=None,
+    model: nn.Module | None = None,
+) -> list[EvaluationResult]:
+    """Load ``ckpt``, evaluate it on ``splits``, write hypotheses and the report, print the table."""
+    state = load_checkpoint(ckpt)
+    if task is None:
+        task = build_task(config, context)
+        task.prepare(create=False)
+    model = load_matching_model(task, state, ckpt, model).to(context.device)
+    results = [task.evaluate(model, split) for split in splits]
+    if config.task == "s2t" and config.s2t.s2g_checkpoint and config.s2t.g2t_checkpoint:
+        cascade = task.cascade_model()  # the comparison rows
+        results += [task.evaluate_cascade(cascade, split) for split in splits]
+    if context.is_main:
+        output_dir = Path(output_dir or Path(config.training.model_dir) / "predictions")
+        output_dir.mkdir(parents=True, exist_ok=True)
+        for result in results:
+            write_hypotheses(result, output_dir / f"{result.split}.hyp.tsv")
+        write_report(results, output_dir / "report.json", {"checkpoint": str(ckpt), "step": state["step"]})
+        get_logger().info("wrote hypotheses and report.json to %s", output_dir)
+        print(format_table(results), flush=True)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    def job(config: Config, context: DistributedContext) -> None:
+        setup_logger(None, context.is_main)
+        ckpt = args.ckpt or Path(config.training.model_dir) / "best.ckpt"
+        predict(config, context, ckpt, args.splits, args.output_dir)
+
+    return run_cli(args, job)

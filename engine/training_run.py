@@ -1,0 +1,93 @@
+"""Train a model: ``[torchrun --nproc_per_node N] training.py --config CONFIG.yaml [--resume [CKPT]]``.
+
+Under ``torchrun --max-restarts N``, a job restarted after a rank failed goes on from the newest
+checkpoint in ``model_dir`` by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from core.config import Config, save_config
+from core.errors import ToolkitError
+from engine.checkpoint import CheckpointError, latest_checkpoint, step_checkpoints
+from engine.cli import add_common_arguments, run_cli
+from engine.data_preparation import check_training_data
+from engine.distributed import DistributedContext, barrier, restart_count, run_on_main
+from engine.prediction import predict
+from engine.run_logging import get_logger, setup_logger
+from engine.tasks import build_task
+from engine.trainer import Trainer
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_common_arguments(parser)
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const="latest",
+        default=None,
+        metavar="CKPT",
+        help="continue from CKPT, or from the newest step_<N>.ckpt in model_dir when CKPT is omitted",
+    )
+    return parser.parse_args(argv)
+
+
+def checkpoint_to_resume(resume: str | None, model_dir: Path, restarted: bool = False) -> Path | None:
+    """The checkpoint ``--resume`` names (``latest``: the newest in ``model_dir``), checked before any file is written.
+
+    Without ``--resume``, a ``model_dir`` that holds checkpoints is refused rather than overwritten. A
+    job torchrun ``restarted`` goes on from its newest checkpoint, if it wrote one before the failure.
+    """
+    if restarted and step_checkpoints(model_dir):
+        return latest_checkpoint(model_dir)
+    if resume is None:
+        if step_checkpoints(model_dir):
+            raise ToolkitError(
+                f"{model_dir} already holds checkpoints: pass --resume to continue, or choose another "
+                "training.model_dir"
+            )
+        return None
+    path = latest_checkpoint(model_dir) if resume == "latest" else Path(resume)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    return path
+
+
+def train(args: argparse.Namespace, config: Config, context: DistributedContext) -> None:
+    model_dir = Path(config.training.model_dir)
+
+    def check_before_writing() -> Path | None:
+        resume_from = checkpoint_to_resume(args.resume, model_dir, restarted=restart_count() > 0)
+        check_training_data(config)
+        return resume_from
+
+    resume_from = run_on_main(check_before_writing)  # rank 0 reads; if it fails, every rank stops with its message
+    setup_logger(model_dir, context.is_main)
+    barrier()
+    if context.is_main:
+        save_config(config, model_dir / "config.yaml")
+    get_logger().info(
+        "task %s, config %s, model_dir %s; device %s, precision %s",
+        config.task,
+        args.config,
+        model_dir,
+        context.device,
+        context.precision.name,
+    )
+    if restart_count() > 0:
+        get_logger().info("torchrun restart %d after a rank failed: resuming from %s", restart_count(), resume_from)
+    task = build_task(config, context)
+    task.prepare(create=True)
+    trainer = Trainer(config, task, context)
+    if resume_from is not None:
+        trainer.resume(resume_from)
+    trainer.train()
+    predict(config, context, model_dir / "best.ckpt", ["dev", "test"], task=task, model=trainer.model)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return run_cli(args, lambda config, context: train(args, config, context))

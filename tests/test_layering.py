@@ -1,0 +1,67 @@
+"""The import rules of the layers, read from the source: a violation names the file and the import.
+
+- ``core/`` (errors, atomic file writing, the config schema, the gloss vocabulary) imports nothing of
+  the project but itself;
+- ``modelling/``, ``dataset/`` and ``evaluation/`` import only ``core`` and their own package;
+- ``engine/`` imports any package, never a script;
+- scripts (the top-level ``*.py`` and ``benchmarks/``) import packages, never another script.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+PACKAGES = ("core", "modelling", "dataset", "evaluation", "engine")
+SCRIPTS = sorted(path.stem for path in ROOT.glob("*.py"))
+ALLOWED = {
+    "core": {"core"},
+    "modelling": {"core", "modelling"},
+    "dataset": {"core", "dataset"},
+    "evaluation": {"core", "evaluation"},
+    "engine": set(PACKAGES),
+    "script": set(PACKAGES),
+}
+
+
+def project_imports(path: Path) -> list[str]:
+    """The modules of this project that ``path`` imports (absolute imports; the project has no relative ones)."""
+    names = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.append(node.module)
+        elif isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+    return [name for name in names if name.split(".")[0] in (*PACKAGES, *SCRIPTS)]
+
+
+def layer_of(path: Path) -> str:
+    top = path.relative_to(ROOT).parts[0]
+    return top if top in PACKAGES else "script"
+
+
+def sources() -> list[Path]:
+    paths = [p for package in PACKAGES for p in (ROOT / package).rglob("*.py")]
+    return sorted([*paths, *ROOT.glob("*.py"), *(ROOT / "benchmarks").glob("*.py")])
+
+
+@pytest.mark.parametrize("path", sources(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_imports_follow_the_layers(path):
+    layer = layer_of(path)
+    wrong = [name for name in project_imports(path) if name.split(".")[0] not in ALLOWED[layer]]
+    assert not wrong, f"{path.relative_to(ROOT)} ({layer}) imports {wrong}"
+
+
+def test_the_rules_catch_an_upward_import(tmp_path):
+    """The check itself: a dataset module importing the engine, or a script importing a script, is caught."""
+    bad = tmp_path / "bad.py"
+    bad.write_text("from engine.config_missing import x\nimport training\nfrom core.errors import ToolkitError\n")
+    assert project_imports(bad) == ["engine.config_missing", "training", "core.errors"]
+    assert [n for n in project_imports(bad) if n.split(".")[0] not in ALLOWED["dataset"]] == [
+        "engine.config_missing",
+        "training",
+    ]
