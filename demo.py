@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from core.run_directory import RunDirectory
+from dataset.feature_store import store_path
 from engine import feature_extraction, training_run
 from engine.cli import add_device_arguments, device_overrides
 
@@ -35,40 +37,49 @@ def overrides(pairs: dict[str, str]) -> list[str]:
     return [item for key, value in pairs.items() for item in ("-o", f"{key}={value}")]
 
 
+def runs(workdir: Path) -> tuple[RunDirectory, RunDirectory, RunDirectory]:
+    """The demo's S2G, G2T and S2T run directories."""
+    return RunDirectory(workdir / "s2g"), RunDirectory(workdir / "g2t"), RunDirectory(workdir / "s2t")
+
+
 def stages(workdir: Path, device: list[str]) -> list[tuple[str, Path, Callable[[], int]]]:
     """(name, file that marks it done, how to run it) for each stage, in order; ``device``: overrides for all."""
-    s2g, g2t, s2t = workdir / "s2g", workdir / "g2t", workdir / "s2t"
-    s2g_args = ["--config", str(CONFIGS / "synthetic_s2g.yaml"), *overrides({**S2G_DEMO, "training.model_dir": s2g})]
-    s2g_args += device
+    s2g, g2t, s2t = runs(workdir)
+    s2g_args = ["--config", str(CONFIGS / "synthetic_s2g.yaml"), *device]
+    s2g_args += overrides({**S2G_DEMO, "training.model_dir": s2g.root})
     g2t_data = {f"data.{split}": f"{DATA}/toy.{split}" for split in ("train", "dev", "test")}
-    g2t_args = overrides({**g2t_data, "tokenizer.gloss_vocab": s2g / "gloss_vocab.txt", "training.model_dir": g2t})
+    g2t_args = overrides({**g2t_data, "tokenizer.gloss_vocab": s2g.gloss_vocab, "training.model_dir": g2t.root})
     g2t_args += device
     s2t_args = overrides(
         {
-            "tokenizer.gloss_vocab": s2g / "gloss_vocab.txt",
-            "tokenizer.text_tokenizer": g2t / "text_tokenizer",
-            "s2t.s2g_checkpoint": s2g / "best.ckpt",
-            "s2t.g2t_checkpoint": g2t / "best.ckpt",
-            "s2t.features": s2g / "features",
-            "training.model_dir": s2t,
+            "tokenizer.gloss_vocab": s2g.gloss_vocab,
+            "tokenizer.text_tokenizer": g2t.text_tokenizer,
+            "s2t.s2g_checkpoint": s2g.best_checkpoint,
+            "s2t.g2t_checkpoint": g2t.best_checkpoint,
+            "s2t.features": s2g.features,
+            "training.model_dir": s2t.root,
         }
     )
     s2t_args += device
     return [
         (
             "Sign2Gloss: render the toy videos, train S3D + visual head with CTC",
-            s2g / "predictions" / "report.json",
+            s2g.predictions.report,
             lambda: training_run.main(s2g_args),
         ),
-        ("extract S3D features for Sign2Text", s2g / "features" / "test.pt", lambda: feature_extraction.main(s2g_args)),
+        (
+            "extract S3D features for Sign2Text",
+            store_path(s2g.features, "test"),
+            lambda: feature_extraction.main(s2g_args),
+        ),
         (
             "Gloss2Text: train the translator on the same annotations",
-            g2t / "predictions" / "report.json",
+            g2t.predictions.report,
             lambda: training_run.main(["--config", str(CONFIGS / "synthetic_g2t.yaml"), *g2t_args]),
         ),
         (
             "Sign2Text: joint fine-tuning from the S2G and G2T checkpoints",
-            s2t / "predictions" / "report.json",
+            s2t.predictions.report,
             lambda: training_run.main(["--config", str(CONFIGS / "synthetic_s2t.yaml"), *s2t_args]),
         ),
     ]
@@ -76,9 +87,8 @@ def stages(workdir: Path, device: list[str]) -> list[tuple[str, Path, Callable[[
 
 def final_report(workdir: Path, seconds: dict[str, float]) -> str:
     """The test scores of S2G, G2T, the joint S2T model and the cascade, and the time per stage."""
-    s2g = json.loads((workdir / "s2g" / "predictions" / "report.json").read_text())["test"]["metrics"]
-    g2t = json.loads((workdir / "g2t" / "predictions" / "report.json").read_text())["test"]["metrics"]
-    s2t = json.loads((workdir / "s2t" / "predictions" / "report.json").read_text())
+    s2g, g2t, s2t = (json.loads(run.predictions.report.read_text()) for run in runs(workdir))
+    s2g, g2t = s2g["test"]["metrics"], g2t["test"]["metrics"]
     rows = [
         ("Sign2Gloss (S2G)", s2g["wer"], None, None),
         ("Gloss2Text on reference glosses", None, g2t["bleu4"], g2t["rouge_l"]),

@@ -29,6 +29,7 @@ import torch
 
 from core.config import Config, VideoConfig
 from core.errors import ToolkitError
+from core.run_directory import RunDirectory
 from dataset.video_reader import read_video_file
 from dataset.video_transforms import sample_frame_indices
 from engine.checkpoint import load_checkpoint, load_submodule, load_task_checkpoint
@@ -68,8 +69,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if (args.run is None) == (args.config is None):
         parser.error("give either --config CONFIG.yaml or --run RUN_DIR")
     if args.run is not None:  # the run's own config and best checkpoint, on this machine's best device
-        args.config = str(Path(args.run) / "config.yaml")
-        args.ckpt = args.ckpt or str(Path(args.run) / "best.ckpt")
+        run = RunDirectory(Path(args.run))
+        args.config = str(run.config)
+        args.ckpt = args.ckpt or str(run.best_checkpoint)
         args.device, args.precision = args.device or "auto", args.precision or "auto"
     return args
 
@@ -94,7 +96,7 @@ class VideoTranslator:
         if cascade:
             self.model = task.cascade_model()
         else:
-            ckpt = ckpt or Path(task.config.training.model_dir) / "best.ckpt"
+            ckpt = ckpt or RunDirectory.of(task.config).best_checkpoint
             self.model = load_matching_model(task, load_checkpoint(ckpt), ckpt).to(self.device).eval()
         self.decoder = CTCBeamSearch(task.config.recognition.beam_size)
         self.available = 0  # frames in the video being translated (set while it is read)

@@ -13,6 +13,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from core.run_directory import RunDirectory  # noqa: E402
 from engine import training_run as training  # noqa: E402
 
 
@@ -27,7 +28,7 @@ def train_and_report(config: Path, model_dir: str, overrides: list[str], title: 
     wall = time.perf_counter() - started
     if status:
         return status
-    report = json.loads((Path(model_dir) / "predictions" / "report.json").read_text())
+    report = json.loads(RunDirectory(Path(model_dir)).predictions.report.read_text())
     print(
         f"\n{title} | {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
         f"torch {torch.__version__} | overrides: {overrides[1:]}"

@@ -13,6 +13,7 @@ from pathlib import Path
 from core.errors import ToolkitError
 
 PAD, UNK, EOS = "<pad>", "<unk>", "</s>"
+GLOSS_VOCAB_FILE = "gloss_vocab.txt"  # how a vocabulary file is named in a run or a pretrained-model folder
 
 
 class TokenizerError(ToolkitError):

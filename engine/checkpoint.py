@@ -7,7 +7,6 @@ cannot run code.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,8 @@ except ImportError:  # numpy 1.x
 
 from core.atomic_files import save_atomic
 from core.errors import ToolkitError
+from core.run_directory import RunDirectory
 
-STEP_PATTERN = re.compile(r"^step_(\d+)\.ckpt$")
 # what a numpy array (the numpy RNG state in "rng") needs to unpickle; none of these runs code
 NUMPY_ARRAY_GLOBALS = [_reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
 
@@ -62,25 +61,19 @@ def _unsafe_globals(path: Path) -> list[str]:
     return [name for name in names if name not in allowed]
 
 
-def step_checkpoints(model_dir: str | Path) -> list[Path]:
-    """The ``step_<N>.ckpt`` files in ``model_dir``, oldest step first."""
-    found = [(int(m.group(1)), p) for p in Path(model_dir).glob("step_*.ckpt") if (m := STEP_PATTERN.match(p.name))]
-    return [p for _, p in sorted(found)]
-
-
 def latest_checkpoint(model_dir: str | Path) -> Path:
     """The step checkpoint with the highest step, or an error naming the directory."""
-    found = step_checkpoints(model_dir)
+    found = RunDirectory(Path(model_dir)).step_checkpoints()
     if not found:
         raise CheckpointError(f"no step_<N>.ckpt checkpoint to resume from in {model_dir}")
     return found[-1]
 
 
-def save_step_checkpoint(state: dict[str, Any], model_dir: str | Path, step: int, keep_last: int) -> Path:
+def save_step_checkpoint(state: dict[str, Any], run: RunDirectory, step: int, keep_last: int) -> Path:
     """Write ``step_<step>.ckpt`` and delete all but the ``keep_last`` newest step checkpoints."""
-    path = Path(model_dir) / f"step_{step}.ckpt"
+    path = run.step_checkpoint(step)
     save_atomic(state, path)
-    for old in step_checkpoints(model_dir)[:-keep_last]:
+    for old in run.step_checkpoints()[:-keep_last]:
         old.unlink()
     return path
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from core.config import Config
 from core.errors import ToolkitError
+from core.run_directory import RunDirectory
 from core.vocabulary import GlossVocabulary
 from dataset.annotations import PreparedSplit, prepare_samples, read_annotations
 from dataset.gloss_text import EncodedSplit, encode_samples
@@ -16,7 +17,6 @@ from dataset.video_reader import VideoSource
 from engine.progress import progress_bar
 from engine.run_logging import get_logger
 
-GLOSS_VOCAB_FILE = "gloss_vocab.txt"
 SPLITS = ("train", "dev", "test")
 
 
@@ -151,19 +151,19 @@ def encode_text_split(
     return prepared, encoded
 
 
-def ensure_gloss_vocabulary(config: Config, model_dir: Path, train: PreparedSplit) -> None:
+def ensure_gloss_vocabulary(config: Config, run: RunDirectory, train: PreparedSplit) -> None:
     """Build the gloss vocabulary from the train split unless the config names one or it exists."""
-    if config.tokenizer.gloss_vocab is not None or (model_dir / GLOSS_VOCAB_FILE).is_file():
+    if config.tokenizer.gloss_vocab is not None or run.gloss_vocab.is_file():
         return
-    model_dir.mkdir(parents=True, exist_ok=True)
+    run.root.mkdir(parents=True, exist_ok=True)
     vocab = GlossVocabulary.build([s.gloss for s in train.samples], config.data.src_lang)
-    vocab.save(model_dir / GLOSS_VOCAB_FILE)
+    vocab.save(run.gloss_vocab)
     get_logger().info("gloss vocabulary: %d glosses from %s", len(vocab.glosses), config.data.train)
 
 
-def load_gloss_vocabulary(config: Config, model_dir: Path) -> GlossVocabulary:
-    """The configured gloss vocabulary, or the one built in ``model_dir``."""
-    path = Path(config.tokenizer.gloss_vocab or model_dir / GLOSS_VOCAB_FILE)
+def load_gloss_vocabulary(config: Config, run: RunDirectory) -> GlossVocabulary:
+    """The configured gloss vocabulary, or the one built in the run directory."""
+    path = Path(config.tokenizer.gloss_vocab or run.gloss_vocab)
     if not path.is_file():
         raise FileNotFoundError(f"gloss vocabulary not found: {path} (train a model first)")
     return GlossVocabulary.load(path, config.data.src_lang)

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 
 from core.config import Config
 from core.errors import ToolkitError
+from core.run_directory import RunDirectory
 from dataset.feature_store import finished_names, merge_parts, store_path, write_part
 from dataset.sign_video import collate_videos
 from engine.checkpoint import load_checkpoint
@@ -126,8 +127,9 @@ def extract(args: argparse.Namespace, config: Config, context: DistributedContex
     if config.task != "s2g":
         raise ToolkitError(f"{args.config}: extract_feature.py needs an s2g config, got task '{config.task}'")
     setup_logger(None, context.is_main)
-    args.ckpt = args.ckpt or Path(config.training.model_dir) / "best.ckpt"
-    output_dir = Path(args.output_dir or Path(config.training.model_dir) / "features")
+    run = RunDirectory.of(config)
+    args.ckpt = args.ckpt or run.best_checkpoint
+    output_dir = Path(args.output_dir or run.features)
     if context.is_main:
         output_dir.mkdir(parents=True, exist_ok=True)
     task = SignToGlossTask(config, context)

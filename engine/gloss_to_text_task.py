@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from core.config import Config
+from core.run_directory import RunDirectory
 from core.vocabulary import GlossVocabulary
 from dataset.annotations import normalise_text
 from dataset.gloss_text import EncodedSplit, GlossTextCollator, GlossTextExample
@@ -27,8 +28,6 @@ from evaluation.translation_metrics import CONVENTION, translation_scores
 from modelling.mbart_pruning import load_gloss_embeddings
 from modelling.tokenizers import load_text_tokenizer, train_text_tokenizer
 from modelling.translation import GlossToText, TextTranslator, build_mbart
-
-TEXT_TOKENIZER_DIR = "text_tokenizer"
 
 
 def text_tokenizer_dir(config: Config) -> str | None:
@@ -53,7 +52,7 @@ class GlossToTextTask:
 
     def __init__(self, config: Config, context: DistributedContext) -> None:
         self.config, self.context = config, context
-        self.model_dir = Path(config.training.model_dir)
+        self.run = RunDirectory.of(config)
         self.vocab: GlossVocabulary | None = None
         self.tokenizer = None
         self._splits: dict[str, EncodedSplit] = {}
@@ -64,19 +63,19 @@ class GlossToTextTask:
         if create:
             run_on_main(self._create)
         data = self.config.data
-        self.vocab = load_gloss_vocabulary(self.config, self.model_dir)
+        self.vocab = load_gloss_vocabulary(self.config, self.run)
         self.tokenizer = load_text_tokenizer(self._tokenizer_dir(), data.src_lang, data.tgt_lang)
 
     def _tokenizer_dir(self) -> Path:
-        return Path(text_tokenizer_dir(self.config) or self.model_dir / TEXT_TOKENIZER_DIR)
+        return Path(text_tokenizer_dir(self.config) or self.run.text_tokenizer)
 
     def _create(self) -> None:
         """The toy annotations, the gloss vocabulary and the text tokenizer, where they are missing."""
         ensure_synthetic_annotations(self.config)
         data, tok = self.config.data, self.config.tokenizer
         train = read_split(self.config, "train")
-        ensure_gloss_vocabulary(self.config, self.model_dir, train)
-        tokenizer_dir = self.model_dir / TEXT_TOKENIZER_DIR
+        ensure_gloss_vocabulary(self.config, self.run, train)
+        tokenizer_dir = self.run.text_tokenizer
         if text_tokenizer_dir(self.config) is None and not tokenizer_dir.is_dir():
             texts = [s.text for s in train.samples]
             train_text_tokenizer(

@@ -15,6 +15,7 @@ from torch import nn
 
 from core.config import Config
 from core.errors import ToolkitError
+from core.run_directory import PredictionFiles, RunDirectory
 from engine.checkpoint import load_checkpoint, load_model_weights
 from engine.cli import add_common_arguments, run_cli
 from engine.distributed import DistributedContext
@@ -67,12 +68,12 @@ def predict(
         cascade = task.cascade_model()  # the comparison rows
         results += [task.evaluate_cascade(cascade, split) for split in splits]
     if context.is_main:
-        output_dir = Path(output_dir or Path(config.training.model_dir) / "predictions")
-        output_dir.mkdir(parents=True, exist_ok=True)
+        files = PredictionFiles(Path(output_dir)) if output_dir else RunDirectory.of(config).predictions
+        files.root.mkdir(parents=True, exist_ok=True)
         for result in results:
-            write_hypotheses(result, output_dir / f"{result.split}.hyp.tsv")
-        write_report(results, output_dir / "report.json", {"checkpoint": str(ckpt), "step": state["step"]})
-        get_logger().info("wrote hypotheses and report.json to %s", output_dir)
+            write_hypotheses(result, files.hypotheses(result.split))
+        write_report(results, files.report, {"checkpoint": str(ckpt), "step": state["step"]})
+        get_logger().info("wrote hypotheses and %s to %s", files.report.name, files.root)
         print(format_table(results), flush=True)
     return results
 
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def job(config: Config, context: DistributedContext) -> None:
         setup_logger(None, context.is_main)
-        ckpt = args.ckpt or Path(config.training.model_dir) / "best.ckpt"
+        ckpt = args.ckpt or RunDirectory.of(config).best_checkpoint
         predict(config, context, ckpt, args.splits, args.output_dir)
 
     return run_cli(args, job)

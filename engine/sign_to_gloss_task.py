@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from core.config import Config, RecognitionConfig, VideoConfig
+from core.run_directory import RunDirectory
 from core.vocabulary import GlossVocabulary
 from dataset.gloss_text import EncodedSplit
 from dataset.sign_video import SignVideoDataset, VideoExample, blank_video_batch, collate_videos, encode_video_samples
@@ -66,7 +66,7 @@ class SignToGlossTask:
 
     def __init__(self, config: Config, context: DistributedContext) -> None:
         self.config, self.context = config, context
-        self.model_dir = Path(config.training.model_dir)
+        self.run = RunDirectory.of(config)
         video = config.data.video
         self.source = VideoSource(video.root, video.format, video.path, video.decode_size)
         self.vocab: GlossVocabulary | None = None
@@ -78,12 +78,12 @@ class SignToGlossTask:
         """Render the toy videos and build the gloss vocabulary if needed (rank 0, when ``create``), then load it."""
         if create:
             run_on_main(self._create)
-        self.vocab = load_gloss_vocabulary(self.config, self.model_dir)
+        self.vocab = load_gloss_vocabulary(self.config, self.run)
 
     def _create(self) -> None:
         """The toy videos and the gloss vocabulary, where they are missing."""
         ensure_synthetic_videos(self.config, self.source)
-        ensure_gloss_vocabulary(self.config, self.model_dir, read_split(self.config, "train"))
+        ensure_gloss_vocabulary(self.config, self.run, read_split(self.config, "train"))
 
     # ----- data ----------------------------------------------------------------------------
     def split(self, split: str) -> EncodedSplit:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from core.config import Config
+from core.run_directory import RunDirectory
 from core.vocabulary import GlossVocabulary
 from dataset.annotations import normalise_text
 from dataset.feature_store import load_store
@@ -50,7 +50,7 @@ class SignToTextTask:
 
     def __init__(self, config: Config, context: DistributedContext) -> None:
         self.config, self.context = config, context
-        self.model_dir = Path(config.training.model_dir)
+        self.run = RunDirectory.of(config)
         self.vocab: GlossVocabulary | None = None
         self.tokenizer = None
         self._splits: dict[str, EncodedSplit] = {}

@@ -16,6 +16,7 @@ from tqdm import tqdm
 from core.atomic_files import save_atomic
 from core.config import Config, config_to_dict
 from core.errors import ToolkitError
+from core.run_directory import RunDirectory
 from dataset.batching import BucketBatchSampler
 from engine.checkpoint import load_checkpoint, load_model_weights, save_step_checkpoint
 from engine.distributed import DistributedContext, barrier, gather_objects, replicas_identical
@@ -54,7 +55,7 @@ class Trainer:
     def __init__(self, config: Config, task, context: DistributedContext) -> None:
         self.config, self.task, self.context = config, task, context
         self.cfg = config.training
-        self.model_dir = Path(self.cfg.model_dir)
+        self.run = RunDirectory.of(config)
         self.log = get_logger()
         seed_everything(self.cfg.seed)
         self.model = task.build_model().to(context.device)
@@ -90,7 +91,7 @@ class Trainer:
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
         self.best_score: float | None = None
         self.validation_pending = False  # resumed from a checkpoint whose validation failed
-        self.writer = summary_writer(self.model_dir, context.is_main)
+        self.writer = summary_writer(self.run.tensorboard, context.is_main)
         self.log.info(
             "model: %.2fM parameters; %d train samples (%s); %d steps/epoch on %d rank(s); %d steps in total",
             sum(p.numel() for p in self.model.parameters()) / 1e6,
@@ -140,10 +141,10 @@ class Trainer:
         if not self.context.is_main:
             return
         state = self._state(validated, rng)
-        path = save_step_checkpoint(state, self.model_dir, self.step, self.cfg.keep_last)
+        path = save_step_checkpoint(state, self.run, self.step, self.cfg.keep_last)
         if improved:
-            save_atomic(state, self.model_dir / "best.ckpt")
-        self.log.info("saved %s%s", path.name, " and best.ckpt" if improved else "")
+            save_atomic(state, self.run.best_checkpoint)
+        self.log.info("saved %s%s", path.name, f" and {self.run.best_checkpoint.name}" if improved else "")
 
     # ----- validation --------------------------------------------------------------------------
     def validate(self) -> EvaluationResult:
@@ -153,8 +154,9 @@ class Trainer:
             result = self.task.evaluate(self.model, "dev")
         except ToolkitError as error:  # bad dev data: keep the training done so far, then stop
             self._save(improved=False, validated=False)
+            saved = self.run.step_checkpoint(self.step).name
             raise type(error)(
-                f"{error} (validation at step {self.step}; the training so far is in step_{self.step}.ckpt: "
+                f"{error} (validation at step {self.step}; the training so far is in {saved}: "
                 "fix the dev data, then continue with --resume, which validates first)"
             ) from error
         self.validation_pending = False

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from core.config import Config, save_config
 from core.errors import ToolkitError
-from engine.checkpoint import CheckpointError, latest_checkpoint, step_checkpoints
+from core.run_directory import RunDirectory
+from engine.checkpoint import CheckpointError, latest_checkpoint
 from engine.cli import add_common_arguments, run_cli
 from engine.data_preparation import check_training_data
 from engine.distributed import DistributedContext, barrier, restart_count, run_on_main
@@ -35,45 +36,44 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def checkpoint_to_resume(resume: str | None, model_dir: Path, restarted: bool = False) -> Path | None:
+def checkpoint_to_resume(resume: str | None, run: RunDirectory, restarted: bool = False) -> Path | None:
     """The checkpoint ``--resume`` names (``latest``: the newest in ``model_dir``), checked before any file is written.
 
     Without ``--resume``, a ``model_dir`` that holds checkpoints is refused rather than overwritten. A
     job torchrun ``restarted`` goes on from its newest checkpoint, if it wrote one before the failure.
     """
-    if restarted and step_checkpoints(model_dir):
-        return latest_checkpoint(model_dir)
+    if restarted and run.step_checkpoints():
+        return latest_checkpoint(run.root)
     if resume is None:
-        if step_checkpoints(model_dir):
+        if run.step_checkpoints():
             raise ToolkitError(
-                f"{model_dir} already holds checkpoints: pass --resume to continue, or choose another "
-                "training.model_dir"
+                f"{run.root} already holds checkpoints: pass --resume to continue, or choose another training.model_dir"
             )
         return None
-    path = latest_checkpoint(model_dir) if resume == "latest" else Path(resume)
+    path = latest_checkpoint(run.root) if resume == "latest" else Path(resume)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     return path
 
 
 def train(args: argparse.Namespace, config: Config, context: DistributedContext) -> None:
-    model_dir = Path(config.training.model_dir)
+    run = RunDirectory.of(config)
 
     def check_before_writing() -> Path | None:
-        resume_from = checkpoint_to_resume(args.resume, model_dir, restarted=restart_count() > 0)
+        resume_from = checkpoint_to_resume(args.resume, run, restarted=restart_count() > 0)
         check_training_data(config)
         return resume_from
 
     resume_from = run_on_main(check_before_writing)  # rank 0 reads; if it fails, every rank stops with its message
-    setup_logger(model_dir, context.is_main)
+    setup_logger(run.log, context.is_main)
     barrier()
     if context.is_main:
-        save_config(config, model_dir / "config.yaml")
+        save_config(config, run.config)
     get_logger().info(
         "task %s, config %s, model_dir %s; device %s, precision %s",
         config.task,
         args.config,
-        model_dir,
+        run.root,
         context.device,
         context.precision.name,
     )
@@ -85,7 +85,7 @@ def train(args: argparse.Namespace, config: Config, context: DistributedContext)
     if resume_from is not None:
         trainer.resume(resume_from)
     trainer.train()
-    predict(config, context, model_dir / "best.ckpt", ["dev", "test"], task=task, model=trainer.model)
+    predict(config, context, run.best_checkpoint, ["dev", "test"], task=task, model=trainer.model)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,11 +19,10 @@ from sentencepiece import sentencepiece_model_pb2
 from transformers import MBartForConditionalGeneration
 
 from core.errors import ToolkitError
-from core.vocabulary import GlossVocabulary, TokenizerError
+from core.vocabulary import GLOSS_VOCAB_FILE, GlossVocabulary, TokenizerError
 from modelling.tokenizers import SPM_FILE, load_text_tokenizer
 
 GLOSS_EMBEDDINGS_FILE = "gloss_embeddings.pt"
-GLOSS_VOCAB_FILE = "gloss_vocab.txt"
 NORMAL_PIECE = sentencepiece_model_pb2.ModelProto.SentencePiece.NORMAL
 VOCAB_SIZED = ("model.shared.weight", "model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight")
 

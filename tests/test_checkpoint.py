@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from core.atomic_files import save_atomic
+from core.run_directory import RunDirectory
 from engine.checkpoint import (
     CheckpointError,
     latest_checkpoint,
@@ -13,7 +14,7 @@ from engine.checkpoint import (
 
 def test_keeps_the_last_k_and_finds_the_latest(tmp_path):
     for step in (10, 20, 30, 100):
-        save_step_checkpoint({"model": {}, "step": step}, tmp_path, step, keep_last=2)
+        save_step_checkpoint({"model": {}, "step": step}, RunDirectory(tmp_path), step, keep_last=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["step_100.ckpt", "step_30.ckpt"]
     assert latest_checkpoint(tmp_path).name == "step_100.ckpt"
     assert load_checkpoint(tmp_path / "step_30.ckpt")["step"] == 30

@@ -65,3 +65,31 @@ def test_the_rules_catch_an_upward_import(tmp_path):
         "engine.config_missing",
         "training",
     ]
+
+
+RUN_LAYOUT_NAMES = {
+    "config.yaml",
+    "train.log",
+    "tensorboard",
+    "gloss_vocab.txt",
+    "text_tokenizer",
+    "best.ckpt",
+    ".ckpt",
+    "predictions",
+    "report.json",
+    ".hyp.tsv",
+}
+LAYOUT_OWNERS = {"core/run_directory.py", "core/vocabulary.py"}  # the vocabulary names its own file
+
+
+@pytest.mark.parametrize("path", sources(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_only_the_run_directory_spells_the_run_layout(path):
+    if str(path.relative_to(ROOT)) in LAYOUT_OWNERS:
+        return
+    strings = [
+        node.value
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    ]
+    spelled = sorted({s for s in strings if s in RUN_LAYOUT_NAMES or s.endswith((".ckpt", ".hyp.tsv"))})
+    assert not spelled, f"{path.relative_to(ROOT)} spells {spelled}: use core.run_directory.RunDirectory"

@@ -18,11 +18,11 @@ import yaml
 
 import translate
 from core.config import GenerationConfig
+from core.run_directory import RunDirectory
 from dataset.feature_store import load_store
 from dataset.toy_sign_language import write_records
 from engine import feature_extraction as extract_feature
 from engine import training_run as training
-from engine.checkpoint import step_checkpoints
 from engine.device import Precision
 from modelling.recognition import SignToGloss, ctc_loss
 from modelling.s3d import S3DBackbone
@@ -236,7 +236,7 @@ def test_a_run_resumed_mid_epoch_ends_like_the_uninterrupted_one(toy_data, tmp_p
     path = write_config(tmp_path / "run.yaml", config)
     flags = ["--device", "cpu", "--precision", precision]
     assert training.main(["--config", str(path), *flags]) == 0
-    first, last = step_checkpoints(tmp_path / "model")
+    first, last = RunDirectory(tmp_path / "model").step_checkpoints()
     assert torch.load(first, weights_only=False)["step"] == 3
     resumed = tmp_path / "resumed"
     shutil.copytree(tmp_path / "model", resumed)

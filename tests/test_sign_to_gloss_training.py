@@ -12,10 +12,10 @@ import torch
 import yaml
 
 from core.config import load_config
+from core.run_directory import RunDirectory
 from dataset.video_reader import VideoSource
 from engine import prediction
 from engine import training_run as training
-from engine.checkpoint import step_checkpoints
 from engine.data_preparation import ensure_synthetic_videos
 from tests.conftest import tiny_s2g_config, torchrun, write_config
 
@@ -38,7 +38,7 @@ def trained(tmp_path_factory):
 def test_run_writes_wer_report_with_counts_and_per_sample_glosses(trained):
     _, root = trained
     model_dir = root / "model"
-    assert (model_dir / "best.ckpt").is_file() and len(step_checkpoints(model_dir)) == 2
+    assert (model_dir / "best.ckpt").is_file() and len(RunDirectory(model_dir).step_checkpoints()) == 2
     report = json.loads((model_dir / "predictions" / "report.json").read_text())
     assert set(report["test"]["metrics"]) == {"wer", "sub", "del", "ins"}
     counts = report["test"]["counts"]
@@ -57,7 +57,7 @@ def test_resume_equals_uninterrupted_training(trained, tmp_path):
     config_path, root = trained
     interrupted = tmp_path / "model"
     shutil.copytree(root / "model", interrupted)
-    first, last = step_checkpoints(interrupted)
+    first, last = RunDirectory(interrupted).step_checkpoints()
     last.unlink()
     config = yaml.safe_load(config_path.read_text())
     config["training"]["model_dir"] = str(interrupted)
@@ -85,7 +85,7 @@ def run_with_a_corrupt_dev_video(trained, tmp_path) -> tuple:
 def assert_stopped_at_the_first_validation_with_its_checkpoint(errors: list[str], model_dir) -> None:
     assert errors and "dev sample dev/toy-00004" in errors[0], errors
     assert "validation at step 2; the training so far is in step_2.ckpt" in errors[0]
-    (saved,) = step_checkpoints(model_dir)
+    (saved,) = RunDirectory(model_dir).step_checkpoints()
     assert saved.name == "step_2.ckpt" and not torch.load(saved, weights_only=False)["validated"]
     assert not (model_dir / "best.ckpt").exists()
 

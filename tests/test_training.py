@@ -16,9 +16,9 @@ import pytest
 import torch
 import yaml
 
+from core.run_directory import RunDirectory
 from engine import prediction
 from engine import training_run as training
-from engine.checkpoint import step_checkpoints
 from tests.conftest import ROOT, free_port, tiny_config, torchrun, torchrun_command, torchrun_env, write_config
 
 pytestmark = pytest.mark.slow
@@ -44,7 +44,7 @@ def test_run_directory_contents(trained):
     assert {"config.yaml", "train.log", "best.ckpt", "gloss_vocab.txt", "text_tokenizer", "tensorboard"} <= names
     resolved = yaml.safe_load((model_dir / "config.yaml").read_text())["training"]
     assert (resolved["device"], resolved["precision"]) == ("cpu", "fp32")  # precision auto, resolved
-    assert len(step_checkpoints(model_dir)) == 2
+    assert len(RunDirectory(model_dir).step_checkpoints()) == 2
     assert not [p for p in model_dir.rglob("*.tmp")]
     report = json.loads((model_dir / "predictions" / "report.json").read_text())
     assert set(report["test"]["metrics"]) == {"bleu1", "bleu2", "bleu3", "bleu4", "rouge_l"}
@@ -57,7 +57,7 @@ def test_resume_equals_uninterrupted_training(trained, tmp_path):
     config_path, model_dir = trained
     interrupted = tmp_path / "model"
     shutil.copytree(model_dir, interrupted)
-    first, last = step_checkpoints(interrupted)
+    first, last = RunDirectory(interrupted).step_checkpoints()
     last.unlink()  # as if the run had stopped right after writing the first checkpoint
     shutil.copy(first, interrupted / "best.ckpt")
     config = yaml.safe_load(config_path.read_text())
@@ -331,8 +331,8 @@ def test_a_rank_killed_mid_epoch_is_restarted_by_torchrun_and_ends_with_the_unin
     assert f"torchrun restart 1 after a rank failed: resuming from {tmp_path / 'killed' / 'step_'}" in log
     result = torchrun("training.py", ["--config", str(paths["uninterrupted"])], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    last = step_checkpoints(tmp_path / "uninterrupted")[-1]
-    assert last.name == step_checkpoints(tmp_path / "killed")[-1].name and last.name != "step_5.ckpt"
+    last = RunDirectory(tmp_path / "uninterrupted").step_checkpoints()[-1]
+    assert last.name == RunDirectory(tmp_path / "killed").step_checkpoints()[-1].name and last.name != "step_5.ckpt"
     for checkpoint in ("best.ckpt", last.name):
         expected = torch.load(tmp_path / "uninterrupted" / checkpoint, weights_only=False)
         restarted = torch.load(tmp_path / "killed" / checkpoint, weights_only=False)
