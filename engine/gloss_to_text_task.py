@@ -56,6 +56,7 @@ class GlossToTextTask:
         self.vocab: GlossVocabulary | None = None
         self.tokenizer = None
         self._splits: dict[str, EncodedSplit] = {}
+        self.training_counts: Counter = Counter()  # text input has nothing to skip while training
 
     # ----- preparation -------------------------------------------------------------------
     def prepare(self, create: bool) -> None:
@@ -92,8 +93,8 @@ class GlossToTextTask:
             self._splits[split] = encoded
         return self._splits[split]
 
-    def dataset(self, split: str) -> list[GlossTextExample]:
-        """What the training DataLoader iterates over."""
+    def dataset(self, split: str, training: bool = True) -> list[GlossTextExample]:
+        """What the DataLoader iterates over: the encoded examples (the same in training and evaluation)."""
         return self.split(split).examples
 
     def collator(self) -> GlossTextCollator:
@@ -133,6 +134,11 @@ class GlossToTextTask:
         return model(batch["gloss_ids"].to(device), batch["gloss_mask"].to(device), batch["labels"].to(device))
 
     # ----- evaluation ----------------------------------------------------------------------
+    @staticmethod
+    def comparisons(split: str) -> list[EvaluationResult]:
+        """No further rows beside the model's."""
+        return []
+
     @torch.no_grad()
     def evaluate(self, model: GlossToText, split: str) -> EvaluationResult:
         """Translate every example of ``split`` (sharded over ranks) and score the result."""

@@ -28,10 +28,12 @@ def parameter_groups(model: nn.Module, config: TrainingConfig) -> list[dict]:
         raise OptimizationError(
             f"training.module_learning_rates: no module named {unknown} (modules: {sorted(children)})"
         )
+    owners = [(name, list(module.parameters())) for name, module in children.items()]
+    owners.append(("(top level)", list(model.parameters(recurse=False))))  # a model's own, outside any module
     groups = []
-    for name, module in children.items():
+    for name, owned in owners:
         lr = config.module_learning_rates.get(name, config.learning_rate)
-        params = [p for p in module.parameters() if p.requires_grad]
+        params = [p for p in owned if p.requires_grad]
         decay = [p for p in params if p.ndim > 1]
         no_decay = [p for p in params if p.ndim <= 1]
         for group_params, weight_decay, suffix in ((decay, config.weight_decay, ""), (no_decay, 0.0, ".no_decay")):

@@ -20,6 +20,7 @@ from engine.checkpoint import load_checkpoint, load_model_weights
 from engine.cli import add_common_arguments, run_cli
 from engine.distributed import DistributedContext
 from engine.run_logging import get_logger, setup_logger
+from engine.task_protocol import Task
 from engine.tasks import build_task
 from evaluation.report import EvaluationResult, format_table, write_hypotheses, write_report
 
@@ -35,7 +36,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def load_matching_model(task, state: dict, ckpt: str | Path, model: nn.Module | None = None) -> nn.Module:
+def load_matching_model(task: Task, state: dict, ckpt: str | Path, model: nn.Module | None = None) -> nn.Module:
     """``task``'s model (built unless given) with the weights of checkpoint ``state``, after checking it fits."""
     expected = task.checkpoint_metadata()
     if state.get("metadata") != expected:
@@ -54,7 +55,7 @@ def predict(
     ckpt: str | Path,
     splits: list[str],
     output_dir: str | Path | None = None,
-    task=None,
+    task: Task | None = None,
     model: nn.Module | None = None,
 ) -> list[EvaluationResult]:
     """Load ``ckpt``, evaluate it on ``splits``, write hypotheses and the report, print the table."""
@@ -64,9 +65,7 @@ def predict(
         task.prepare(create=False)
     model = load_matching_model(task, state, ckpt, model).to(context.device)
     results = [task.evaluate(model, split) for split in splits]
-    if config.task == "s2t" and config.s2t.s2g_checkpoint and config.s2t.g2t_checkpoint:
-        cascade = task.cascade_model()  # the comparison rows
-        results += [task.evaluate_cascade(cascade, split) for split in splits]
+    results += [row for split in splits for row in task.comparisons(split)]  # e.g. Sign2Text's cascade
     if context.is_main:
         files = PredictionFiles(Path(output_dir)) if output_dir else RunDirectory.of(config).predictions
         files.root.mkdir(parents=True, exist_ok=True)

@@ -154,6 +154,11 @@ class SignToGlossTask:
         return result.loss
 
     # ----- evaluation ----------------------------------------------------------------------
+    @staticmethod
+    def comparisons(split: str) -> list[EvaluationResult]:
+        """No further rows beside the model's."""
+        return []
+
     @torch.no_grad()
     def evaluate(self, model: SignToGloss, split: str) -> EvaluationResult:
         """Recognise every example of ``split`` (sharded over ranks) with CTC beam search and score WER."""

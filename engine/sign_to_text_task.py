@@ -59,6 +59,7 @@ class SignToTextTask:
         video = config.data.video
         self.source = VideoSource(video.root, video.format, video.path, video.decode_size) if self.end_to_end else None
         self.training_counts: Counter = Counter()
+        self._cascade: Cascade | None = None
 
     # ----- preparation -------------------------------------------------------------------
     def prepare(self, create: bool) -> None:
@@ -204,6 +205,14 @@ class SignToTextTask:
             return cascade.generate(features, lengths, self.config.generation, self.vocab.eos_id, self.vocab.lang_id)
 
         return self._evaluate(cascade, run, split, f"{split}-cascade")
+
+    def comparisons(self, split: str) -> list[EvaluationResult]:
+        """The cascade S2G -> G2T on ``split`` (built once), when the config names both checkpoints."""
+        if not (self.config.s2t.s2g_checkpoint and self.config.s2t.g2t_checkpoint):
+            return []
+        if self._cascade is None:
+            self._cascade = self.cascade_model()
+        return [self.evaluate_cascade(self._cascade, split)]
 
     @torch.no_grad()
     def _evaluate(self, model: nn.Module, run, split: str, name: str) -> EvaluationResult:

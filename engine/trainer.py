@@ -23,6 +23,7 @@ from engine.distributed import DistributedContext, barrier, gather_objects, repl
 from engine.optimization import build_optimizer, build_scheduler
 from engine.progress import progress_bar
 from engine.run_logging import get_logger, summary_writer
+from engine.task_protocol import Task
 from evaluation.report import EvaluationResult
 
 TEXT_SAMPLES_SHOWN = 5
@@ -52,7 +53,7 @@ def set_rng_state(state: dict) -> None:
 class Trainer:
     """Trains a task's model; validates by the task's metric; keeps ``best.ckpt`` and the last K."""
 
-    def __init__(self, config: Config, task, context: DistributedContext) -> None:
+    def __init__(self, config: Config, task: Task, context: DistributedContext) -> None:
         self.config, self.task, self.context = config, task, context
         self.cfg = config.training
         self.run = RunDirectory.of(config)
@@ -245,9 +246,8 @@ class Trainer:
                 self.validate()
             while self.step < self.total_steps:
                 self._train_epoch(progress)
-        counts = getattr(self.task, "training_counts", None)
-        if counts:
-            self.log.info("training input: %s", dict(counts))
+        if self.task.training_counts:
+            self.log.info("training input: %s", dict(self.task.training_counts))
         if self.context.is_distributed:
             identical = replicas_identical(self.model)
             self.log.info("weights identical on %d ranks: %s", self.context.world_size, identical)

@@ -46,3 +46,10 @@ def test_warmup_then_cosine_to_the_floor():
     assert rates[60] == pytest.approx(1e-5 + (1e-3 - 1e-5) * 0.5 * (1 + math.cos(math.pi * 0.5)))
     assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-5)
     assert all(a >= b for a, b in itertools.pairwise(rates[9:]))
+
+
+def test_a_models_own_parameters_are_optimised_too():
+    """Parameters outside any submodule (here a bare linear layer's) were left out of every group."""
+    model = nn.Linear(2, 1)
+    groups = build_optimizer(model, TrainingConfig(model_dir="m")).param_groups
+    assert sorted(p.numel() for group in groups for p in group["params"]) == [1, 2]
