@@ -31,7 +31,7 @@ from core.config import Config, VideoConfig
 from core.errors import ToolkitError
 from core.run_directory import RunDirectory
 from dataset.video_reader import read_video_file
-from dataset.video_transforms import sample_frame_indices
+from dataset.video_transforms import read_sampled_frames
 from engine.checkpoint import load_checkpoint, load_submodule, load_task_checkpoint
 from engine.cli import add_common_arguments, run_cli
 from engine.distributed import DistributedContext
@@ -99,11 +99,6 @@ class VideoTranslator:
             ckpt = ckpt or RunDirectory.of(task.config).best_checkpoint
             self.model = load_matching_model(task, load_checkpoint(ckpt), ckpt).to(self.device).eval()
         self.decoder = CTCBeamSearch(task.config.recognition.beam_size)
-        self.available = 0  # frames in the video being translated (set while it is read)
-
-    def _select(self, num_frames: int) -> list[int]:
-        self.available = num_frames
-        return sample_frame_indices(num_frames, self.video.max_frames, min_frames=self.video.min_frames)
 
     def _recognise_and_translate(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[str, str]:
         vocab, generation = self.task.vocab, self.task.config.generation
@@ -118,7 +113,11 @@ class VideoTranslator:
     @torch.no_grad()
     def __call__(self, path: str) -> Translation:
         started = time.perf_counter()
-        frames = read_video_file(path, self._select, self.video.decode_size)
+        frames, available = read_sampled_frames(
+            lambda select: read_video_file(path, select, self.video.decode_size),
+            self.video.max_frames,
+            self.video.min_frames,
+        )
         decoded = time.perf_counter()
         videos = video_inputs(frames[None], self.video, self.device, training=False)
         inputs, lengths = videos, torch.tensor([len(frames)], device=self.device)
@@ -134,8 +133,8 @@ class VideoTranslator:
         if self.backbone is None:  # S3D ran inside the model
             seconds = {"decode": decoded - started, "s3d + translate": finished - decoded}
         timing = {k: round(v, 3) for k, v in seconds.items()}
-        padded = self.available < self.video.min_frames
-        return Translation(path, glosses, text, timing, self.available, len(frames), padded)
+        padded = available < self.video.min_frames
+        return Translation(path, glosses, text, timing, available, len(frames), padded)
 
 
 def translate(args: argparse.Namespace, config: Config, context: DistributedContext) -> list[Translation]:

@@ -10,8 +10,8 @@ For each, in fresh processes:
 - the paper's recognition input at full size: read the frames the model takes (evenly subsampled to
   ``--max-frames``, each scaled to ``--decode-size`` on its shorter side as it is decoded),
   centre-crop and normalise them to ``--img-size`` and run S3D blocks 1-4 (random weights) in fp32:
-  frames used, seconds to decode and to run S3D, peak resident memory, and resident memory before
-  reading (Python, torch and the model). ``--decode-size 0`` keeps frames at full size, for comparison.
+  frames used, seconds to decode and to run S3D, and peak resident memory. ``--decode-size 0`` keeps
+  frames at full size, for comparison.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dataset.video_reader import read_video_file, write_video_file  # noqa: E402
-from dataset.video_transforms import prepare_videos, sample_frame_indices  # noqa: E402
+from dataset.video_transforms import prepare_videos, read_sampled_frames  # noqa: E402
 from modelling.s3d import S3DBackbone  # noqa: E402
 
 
@@ -53,36 +52,23 @@ def phone_video(path: Path, frames: int, height: int, width: int) -> Path:
     return path
 
 
-def peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
 def measure(path: Path, args: argparse.Namespace) -> dict:
-    """Decode, preprocess and run S3D on one video; the figures of this process."""
+    """Decode, preprocess and run S3D on one video; its frame counts and times (the parent measures memory)."""
     torch.set_grad_enabled(False)
     model = S3DBackbone(use_block=4).eval()
-    ready = peak_mib()
-    available = []
-
-    def select(num_frames: int) -> list[int]:
-        available.append(num_frames)
-        return sample_frame_indices(num_frames, args.max_frames)
-
     started = time.perf_counter()
-    frames = read_video_file(path, select, args.decode_size or None)
+    frames, _ = read_sampled_frames(
+        lambda select: read_video_file(path, select, args.decode_size or None), args.max_frames, min_frames=8
+    )
     decoded = time.perf_counter()
     videos = prepare_videos(frames[None], args.img_size, training=False)
-    features, _ = model(videos, torch.tensor([len(frames)]))
+    model(videos, torch.tensor([len(frames)]))
     finished = time.perf_counter()
     return {
-        "frames": available[0],
         "used": len(frames),
         "decoded": f"{frames.shape[1]}x{frames.shape[2]}",
         "decode_s": round(decoded - started, 2),
         "s3d_s": round(finished - decoded, 2),
-        "peak_mib": round(peak_mib()),
-        "ready_mib": round(ready),
-        "features": list(features.shape),
     }
 
 
@@ -111,7 +97,7 @@ def run_measured(command: list[str]) -> tuple[str, float, float]:
         if process.returncode:
             errors.seek(0)
             raise SystemExit(f"failed: {' '.join(command)}\n{errors.read()[-2000:]}")
-    return stdout, time.perf_counter() - started, usage.ru_maxrss / 1024
+    return stdout, time.perf_counter() - started, usage.ru_maxrss / 1024  # Linux: KiB
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -138,12 +124,12 @@ def main(argv: list[str] | None = None) -> None:
                 [sys.executable, "translate.py", "--run", args.run, str(video), "--device", "cpu"]
             )
             translated = f"{seconds:.1f}", f"{peak:.0f}"
-        stdout, _, _ = run_measured([sys.executable, __file__, "--child", str(video), *_settings(args)])
+        stdout, _, s3d_peak = run_measured([sys.executable, __file__, "--child", str(video), *_settings(args)])
         result = json.loads(stdout)
         print(
             f"{f'{frames} x {args.width}x{args.height}':>20} | {translated[0]:>7} {translated[1]:>9}  | "
             f"{result['used']:>5} {result['decoded']:>9} {result['decode_s']:>8.2f} {result['s3d_s']:>6.2f} "
-            f"{result['peak_mib']:>9}",
+            f"{s3d_peak:>9.0f}",
             flush=True,
         )
 

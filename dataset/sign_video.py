@@ -20,7 +20,7 @@ from core.vocabulary import GlossVocabulary
 from dataset.annotations import Sample
 from dataset.gloss_text import EncodedSplit
 from dataset.video_reader import VideoError, VideoSource
-from dataset.video_transforms import sample_frame_indices
+from dataset.video_transforms import read_sampled_frames
 
 
 @dataclass(frozen=True)
@@ -111,17 +111,17 @@ class SignVideoDataset(Dataset):
     def __getitem__(self, index: int) -> LoadedVideo | SkippedVideo:
         example = self.examples[index]
         rng = None if self.rescale is None else random.Random(f"{self.seed}:{self.epoch}:{index}")
-        available = []
-
-        def select(num_frames: int) -> list[int]:
-            available.append(num_frames)
-            return sample_frame_indices(num_frames, self.max_frames, rng, self.rescale or (1.0, 1.0), self.min_frames)
-
         try:
-            frames = self.source.read(example.location, select)
+            frames, available = read_sampled_frames(
+                lambda select: self.source.read(example.location, select),
+                self.max_frames,
+                self.min_frames,
+                rng,
+                self.rescale or (1.0, 1.0),
+            )
         except VideoError as error:
             return SkippedVideo(example.name, str(error))
-        return LoadedVideo(example, frames, padded=available[0] < self.min_frames)
+        return LoadedVideo(example, frames, padded=available < self.min_frames)
 
 
 def pad_videos(videos: list[torch.Tensor]) -> torch.Tensor:

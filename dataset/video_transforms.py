@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +36,24 @@ def sample_frame_indices(
     target = min(max(target, min_frames), max_frames - max_frames % multiple)
     target = math.ceil(target / multiple) * multiple
     return torch.linspace(0, num_frames - 1, target).round().long().tolist()
+
+
+def read_sampled_frames(
+    read: Callable[[Callable[[int], list[int]]], torch.Tensor],
+    max_frames: int,
+    min_frames: int,
+    rng: random.Random | None = None,
+    rescale: tuple[float, float] = (1.0, 1.0),
+) -> tuple[torch.Tensor, int]:
+    """``read(select)`` with the frames :func:`sample_frame_indices` picks, and the video's own frame count."""
+    available: list[int] = []
+
+    def select(num_frames: int) -> list[int]:
+        available.append(num_frames)
+        return sample_frame_indices(num_frames, max_frames, rng, rescale, min_frames)
+
+    frames = read(select)
+    return frames, available[0]
 
 
 def _crop_grid(boxes: torch.Tensor, frames: int, size: int) -> torch.Tensor:

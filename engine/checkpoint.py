@@ -61,11 +61,11 @@ def _unsafe_globals(path: Path) -> list[str]:
     return [name for name in names if name not in allowed]
 
 
-def latest_checkpoint(model_dir: str | Path) -> Path:
+def latest_checkpoint(run: RunDirectory) -> Path:
     """The step checkpoint with the highest step, or an error naming the directory."""
-    found = RunDirectory(Path(model_dir)).step_checkpoints()
+    found = run.step_checkpoints()
     if not found:
-        raise CheckpointError(f"no step_<N>.ckpt checkpoint to resume from in {model_dir}")
+        raise CheckpointError(f"no step_<N>.ckpt checkpoint to resume from in {run.root}")
     return found[-1]
 
 

@@ -43,14 +43,14 @@ def checkpoint_to_resume(resume: str | None, run: RunDirectory, restarted: bool 
     job torchrun ``restarted`` goes on from its newest checkpoint, if it wrote one before the failure.
     """
     if restarted and run.step_checkpoints():
-        return latest_checkpoint(run.root)
+        return latest_checkpoint(run)
     if resume is None:
         if run.step_checkpoints():
             raise ToolkitError(
                 f"{run.root} already holds checkpoints: pass --resume to continue, or choose another training.model_dir"
             )
         return None
-    path = latest_checkpoint(run.root) if resume == "latest" else Path(resume)
+    path = latest_checkpoint(run) if resume == "latest" else Path(resume)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     return path

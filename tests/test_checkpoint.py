@@ -16,7 +16,7 @@ def test_keeps_the_last_k_and_finds_the_latest(tmp_path):
     for step in (10, 20, 30, 100):
         save_step_checkpoint({"model": {}, "step": step}, RunDirectory(tmp_path), step, keep_last=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["step_100.ckpt", "step_30.ckpt"]
-    assert latest_checkpoint(tmp_path).name == "step_100.ckpt"
+    assert latest_checkpoint(RunDirectory(tmp_path)).name == "step_100.ckpt"
     assert load_checkpoint(tmp_path / "step_30.ckpt")["step"] == 30
 
 
@@ -44,7 +44,7 @@ def test_missing_corrupt_and_foreign_checkpoints_are_named(tmp_path):
     with pytest.raises(CheckpointError, match="no 'model' entry"):
         load_checkpoint(tmp_path / "other.ckpt")
     with pytest.raises(CheckpointError, match="no step_<N>.ckpt"):
-        latest_checkpoint(tmp_path)
+        latest_checkpoint(RunDirectory(tmp_path))
 
 
 def test_mismatched_weights_name_the_checkpoint():

@@ -8,6 +8,7 @@ from dataset.video_transforms import (
     KINETICS_STD,
     prepare_videos,
     random_crop_boxes,
+    read_sampled_frames,
     sample_frame_indices,
 )
 
@@ -66,3 +67,11 @@ def test_random_crops_stay_inside_the_frame():
     assert (boxes[:, 0].abs() + boxes[:, 2] / 2 <= 1 + 1e-6).all()
     assert (boxes[:, 1].abs() + boxes[:, 3] / 2 <= 1 + 1e-6).all()
     assert ((boxes[:, 2] / 2) * (boxes[:, 3] / 2) >= 0.3 - 1e-6).all()
+
+
+def test_read_sampled_frames_gives_the_sampled_frames_and_the_videos_own_count():
+    video = torch.arange(30).view(30, 1, 1, 1)
+    frames, available = read_sampled_frames(lambda select: video[select(len(video))], max_frames=16, min_frames=8)
+    assert available == 30 and len(frames) == 16 and frames[0].item() == 0 and frames[-1].item() == 29
+    short, available = read_sampled_frames(lambda select: video[:3][select(3)], max_frames=16, min_frames=8)
+    assert available == 3 and len(short) == 8  # repeated up to min_frames: the caller flags it as padded
