@@ -27,19 +27,19 @@ from pathlib import Path
 
 import torch
 
-from core.config import Config, VideoConfig
+from core.config import Config, config_from_dict
 from core.errors import ToolkitError
 from core.run_directory import RunDirectory
-from dataset.video_reader import read_video_file
-from dataset.video_transforms import read_sampled_frames
+from dataset.video_preprocessing import VideoPreprocessing
 from engine.checkpoint import load_checkpoint, load_submodule, load_task_checkpoint
 from engine.cli import add_common_arguments, run_cli
+from engine.decoders import GlossDecoder, TextDecoder
 from engine.distributed import DistributedContext
 from engine.prediction import load_matching_model
 from engine.run_logging import setup_logger
-from engine.sign_to_gloss_task import video_inputs
 from engine.sign_to_text_task import SignToTextTask
-from modelling.ctc_decoding import CTCBeamSearch
+from engine.tasks import build_task
+from modelling.builders import build_backbone
 from modelling.s3d import S3DBackbone
 from modelling.sign_to_text import Cascade
 
@@ -77,7 +77,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 class VideoTranslator:
-    """S3D from the S2G checkpoint, then the S2T model (or the cascade), on one video at a time."""
+    """The S2T model (or the cascade) on one video at a time, read and prepared as in evaluation.
+
+    A model trained end to end runs its own S3D on the task's video preprocessing; one trained on
+    features gets S3D and the video preprocessing from the S2G run that extracted them.
+    """
 
     def __init__(self, task: SignToTextTask, ckpt: str | Path | None, cascade: bool) -> None:
         self.task, self.device = task, task.context.device
@@ -87,10 +91,11 @@ class VideoTranslator:
         s2g = load_task_checkpoint(s2g_path, "s2g", task.vocab.glosses)
         self.backbone: S3DBackbone | None = None  # end to end, the model runs its own S3D
         if task.end_to_end:
-            self.video = task.config.data.video
+            self.preprocessing = task.inputs.preprocessing
         else:
-            self.video = VideoConfig(**s2g["config"]["data"]["video"])
-            self.backbone = S3DBackbone(s2g["config"]["recognition"]["use_block"])
+            s2g_config = config_from_dict(s2g["config"], f"{s2g_path} (its config)")
+            self.preprocessing = VideoPreprocessing(s2g_config.data.video)
+            self.backbone = build_backbone(s2g_config.recognition)
             load_submodule(self.backbone, s2g, "backbone.", s2g_path)
             self.backbone.to(self.device).eval()
         if cascade:
@@ -98,28 +103,23 @@ class VideoTranslator:
         else:
             ckpt = ckpt or RunDirectory.of(task.config).best_checkpoint
             self.model = load_matching_model(task, load_checkpoint(ckpt), ckpt).to(self.device).eval()
-        self.decoder = CTCBeamSearch(task.config.recognition.beam_size)
+        self.decode_glosses = GlossDecoder(task.vocab, task.config.recognition.beam_size)
+        self.decode_text = TextDecoder(task.tokenizer, "word")  # what a reader sees: whitespace normalised
 
     def _recognise_and_translate(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[str, str]:
-        vocab, generation = self.task.vocab, self.task.config.generation
         if isinstance(self.model, Cascade):
-            ids, glosses = self.model.generate(features, lengths, generation, vocab.eos_id, vocab.lang_id)
+            ids, glosses = self.model.generate(features, lengths, self.task.config.generation)
         else:
-            ids, recognition = self.model.generate(features, lengths, generation)
-            glosses = self.decoder.decode(recognition.log_probs, recognition.lengths)
-        text = self.task.tokenizer.batch_decode(ids, skip_special_tokens=True)[0]
-        return vocab.decode(glosses[0]), " ".join(text.split())
+            ids, recognition = self.model.generate(features, lengths, self.task.config.generation)
+            glosses = self.decode_glosses.ids(recognition)
+        return self.task.vocab.decode(glosses[0]), self.decode_text(ids)[0]
 
     @torch.no_grad()
     def __call__(self, path: str) -> Translation:
         started = time.perf_counter()
-        frames, available = read_sampled_frames(
-            lambda select: read_video_file(path, select, self.video.decode_size),
-            self.video.max_frames,
-            self.video.min_frames,
-        )
+        frames, available = self.preprocessing.read_file(path)
         decoded = time.perf_counter()
-        videos = video_inputs(frames[None], self.video, self.device, training=False)
+        videos = self.preprocessing.network_input(frames[None], self.device, training=False)
         inputs, lengths = videos, torch.tensor([len(frames)], device=self.device)
         with self.task.context.precision.autocast():
             if self.backbone is not None:
@@ -133,15 +133,13 @@ class VideoTranslator:
         if self.backbone is None:  # S3D ran inside the model
             seconds = {"decode": decoded - started, "s3d + translate": finished - decoded}
         timing = {k: round(v, 3) for k, v in seconds.items()}
-        padded = available < self.video.min_frames
+        padded = available < self.preprocessing.config.min_frames
         return Translation(path, glosses, text, timing, available, len(frames), padded)
 
 
 def translate(args: argparse.Namespace, config: Config, context: DistributedContext) -> list[Translation]:
-    if config.task != "s2t":
-        raise ToolkitError(f"{args.config}: translate.py needs an s2t config, got task '{config.task}'")
     setup_logger(None, context.is_main)
-    task = SignToTextTask(config, context)
+    task = build_task(config, context, SignToTextTask, f"{args.config}: translate.py")
     task.prepare(create=False)
     translator = VideoTranslator(task, args.ckpt, args.cascade)
     results, failed = [], []

@@ -304,37 +304,50 @@ def _apply_override(raw: dict, override: str, source: str) -> None:
     node[leaf] = yaml.safe_load(text)
 
 
+def _check_s2g_inputs(config: Config, source: str) -> None:
+    if config.data.video is None:
+        raise ConfigError(f"{source}: task s2g needs a 'data.video' section (root, format, ...)")
+
+
+def _check_s2t_inputs(config: Config, source: str) -> None:
+    if config.s2t.features is None and config.data.video is None:
+        raise ConfigError(
+            f"{source}: task s2t needs s2t.features (what extract_feature.py wrote) or, end to end, 'data.video'"
+        )
+    if config.tokenizer.gloss_vocab is None:
+        raise ConfigError(f"{source}: task s2t needs tokenizer.gloss_vocab (the G2T/S2G run's gloss_vocab.txt)")
+    if config.tokenizer.text_tokenizer is None and config.model.pretrained is None:
+        raise ConfigError(f"{source}: task s2t needs tokenizer.text_tokenizer or model.pretrained")
+
+
+_TASK_INPUTS = {"g2t": lambda config, source: None, "s2g": _check_s2g_inputs, "s2t": _check_s2t_inputs}
+
+
 def _check_task_inputs(config: Config, source: str) -> None:
     """Keys a task needs beyond the defaults, and their consistency."""
+    _TASK_INPUTS[config.task](config, source)
     video, recognition = config.data.video, config.recognition
-    if config.task == "s2g" and video is None:
-        raise ConfigError(f"{source}: task s2g needs a 'data.video' section (root, format, ...)")
-    if config.task == "s2t":
-        if config.s2t.features is None and video is None:
-            raise ConfigError(
-                f"{source}: task s2t needs s2t.features (what extract_feature.py wrote) or, end to end, 'data.video'"
-            )
-        if config.tokenizer.gloss_vocab is None:
-            raise ConfigError(f"{source}: task s2t needs tokenizer.gloss_vocab (the G2T/S2G run's gloss_vocab.txt)")
-        if config.tokenizer.text_tokenizer is None and config.model.pretrained is None:
-            raise ConfigError(f"{source}: task s2t needs tokenizer.text_tokenizer or model.pretrained")
     if recognition.freeze_block > recognition.use_block:
         raise ConfigError(
             f"{source}: recognition.freeze_block ({recognition.freeze_block}) "
             f"is above recognition.use_block ({recognition.use_block})"
         )
-    if video is not None and config.data.synthetic is not None and video.format == "zip":
+    if video is not None:
+        _check_video(video, config.data.synthetic is not None, source)
+
+
+def _check_video(video: VideoConfig, synthetic: bool, source: str) -> None:
+    if synthetic and video.format == "zip":
         raise ConfigError(f"{source}: data.video.format: the toy videos are written as 'frames' or 'file', not 'zip'")
-    if video is not None and video.decode_size is not None and video.decode_size < video.img_size:
+    if video.decode_size is not None and video.decode_size < video.img_size:
         raise ConfigError(
             f"{source}: data.video.decode_size ({video.decode_size}) is below img_size ({video.img_size}): "
             "set it to at least img_size, or null to keep frames at full size"
         )
-    if video is not None:
-        for key in ("temporal_rescale", "crop_area", "crop_ratio"):
-            low_high = getattr(video, key)
-            if len(low_high) != 2 or not 0 < low_high[0] <= low_high[1]:
-                raise ConfigError(f"{source}: data.video.{key}: expected [low, high] with 0 < low <= high")
+    for key in ("temporal_rescale", "crop_area", "crop_ratio"):
+        low_high = getattr(video, key)
+        if len(low_high) != 2 or not 0 < low_high[0] <= low_high[1]:
+            raise ConfigError(f"{source}: data.video.{key}: expected [low, high] with 0 < low <= high")
 
 
 def _check_data_files(config: Config, source: str, overridden: set[str]) -> None:
@@ -368,9 +381,15 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         raise ConfigError(f"{source}: not valid YAML: {error}") from error
     for override in overrides:
         _apply_override(raw, override, source)
+    config = config_from_dict(raw, source)
+    _check_data_files(config, source, {override.split("=", 1)[0].strip() for override in overrides})
+    return config
+
+
+def config_from_dict(raw: dict, source: str) -> Config:
+    """A config from plain data (a checkpoint's, or parsed YAML), validated except that its files need not exist."""
     config = _build(Config, raw, "", source)
     _check_task_inputs(config, source)
-    _check_data_files(config, source, {override.split("=", 1)[0].strip() for override in overrides})
     return config
 
 

@@ -2,6 +2,8 @@
 
 Glosses are whole-word tokens from a vocabulary built on the train split (or read from a file).
 Id 0 is padding for sequence models and doubles as the CTC blank, which never occurs as a target.
+The vocabulary alone frames gloss sequences: a translator's input ends with ``</s>`` and the
+language code (:attr:`GlossVocabulary.end_ids`); CTC targets carry no special id.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ class TokenizerError(ToolkitError):
 
 @dataclass
 class EncodedGlosses:
-    """Gloss ids (ending ``</s> lang``) and how many glosses were unknown."""
+    """Gloss ids (ending ``</s> lang`` when framed) and how many glosses were unknown."""
 
     ids: list[int]
     num_unknown: int
@@ -70,11 +72,23 @@ class GlossVocabulary:
         """Write the glosses, one per line."""
         Path(path).write_text("\n".join(self.glosses) + "\n", encoding="utf-8")
 
-    def encode(self, gloss_sequence: str, max_length: int | None = None) -> EncodedGlosses:
-        """Ids of the glosses (truncated to ``max_length``), then ``</s>`` and the language code."""
+    @property
+    def end_ids(self) -> tuple[int, int]:
+        """The ids that end a translator's gloss input: ``</s>`` and the language code."""
+        return self.eos_id, self.lang_id
+
+    def frame(self, ids: list[int]) -> list[int]:
+        """``ids`` as a translator's input: followed by :attr:`end_ids`."""
+        return [*ids, *self.end_ids]
+
+    def encode(self, gloss_sequence: str, max_length: int | None = None, framed: bool = True) -> EncodedGlosses:
+        """Ids of the glosses (truncated to ``max_length``), framed for a translator unless ``framed`` is off.
+
+        Unframed ids are CTC targets.
+        """
         tokens = gloss_sequence.split()[:max_length]
         ids = [self.stoi.get(token, self.unk_id) for token in tokens]
-        return EncodedGlosses([*ids, self.eos_id, self.lang_id], ids.count(self.unk_id))
+        return EncodedGlosses(self.frame(ids) if framed else ids, ids.count(self.unk_id))
 
     def decode(self, ids: list[int]) -> str:
         """Gloss string of ``ids``, special tokens dropped."""

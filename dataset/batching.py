@@ -64,3 +64,10 @@ class BucketBatchSampler(Sampler[list[int]]):
             return math.ceil(total / self.world_size)
         total = math.ceil(n / self.batch_size)
         return len(range(self.rank, total, self.world_size))
+
+
+class InMemoryExamples(list):
+    """Encoded examples held in memory as a DataLoader dataset; nothing in them varies per epoch."""
+
+    def set_epoch(self, epoch: int) -> None:
+        """The same items every epoch (a video dataset resamples its frames here)."""

@@ -13,13 +13,20 @@ from dataset.annotations import Sample
 
 @dataclass(frozen=True)
 class GlossTextExample:
-    """One encoded sample: gloss ids (``... </s> lang``), label ids (``... </s> lang``), reference."""
+    """One sample's targets, encoded once: the translator's gloss input, text labels, CTC targets, references.
+
+    ``gloss_ids`` is ``targets`` framed by the gloss vocabulary (``... </s> lang``); ``label_ids``
+    is framed by the text tokenizer (``... </s> tgt_lang``); ``reference`` is the text and
+    ``glosses`` the annotated gloss sequence.
+    """
 
     name: str
     gloss_ids: list[int]
     label_ids: list[int]
     reference: str
     num_unknown: int
+    targets: list[int]
+    glosses: str
 
 
 @dataclass
@@ -48,11 +55,16 @@ def encode_samples(
             counts["too long"] += 1
             if drop_too_long:
                 continue
-            label_ids = label_ids[: max_text_length - 2] + label_ids[-2:]
-        encoded = vocab.encode(sample.gloss, max_gloss_length)
+            label_ids = label_ids[: max_text_length - 2] + label_ids[-2:]  # keeps the tokenizer's </s> tgt_lang
+        encoded = vocab.encode(sample.gloss, max_gloss_length, framed=False)
         counts["unknown glosses"] += encoded.num_unknown
         counts["samples with unknown glosses"] += encoded.num_unknown > 0
-        examples.append(GlossTextExample(sample.name, encoded.ids, label_ids, sample.text, encoded.num_unknown))
+        framed = vocab.frame(encoded.ids)
+        examples.append(
+            GlossTextExample(
+                sample.name, framed, label_ids, sample.text, encoded.num_unknown, encoded.ids, sample.gloss
+            )
+        )
     return EncodedSplit(examples, counts)
 
 

@@ -27,7 +27,7 @@ class FeatureTextExample:
 
 
 def attach_features(
-    encoded: EncodedSplit, glosses: dict[str, str], features: dict[str, torch.Tensor], split: str, skip_missing: bool
+    encoded: EncodedSplit, features: dict[str, torch.Tensor], split: str, skip_missing: bool
 ) -> EncodedSplit:
     """Pair gloss-text examples with their stored features; samples without features are counted or an error."""
     missing = [e.name for e in encoded.examples if e.name not in features]
@@ -35,14 +35,15 @@ def attach_features(
         raise FeatureStoreError(
             f"{split}: no extracted features for {len(missing)} sample(s), e.g. {missing[0]} (run extract_feature.py)"
         )
-    examples = [_with_features(e, features[e.name], glosses[e.name]) for e in encoded.examples if e.name in features]
+    examples = [_with_features(e, features[e.name]) for e in encoded.examples if e.name in features]
     counts = encoded.counts + Counter({"samples without features": len(missing)})
     return EncodedSplit(examples, counts)
 
 
-def _with_features(example: GlossTextExample, features: torch.Tensor, gloss: str) -> FeatureTextExample:
-    targets = example.gloss_ids[:-2]  # no </s> and language code
-    return FeatureTextExample(example.name, features, targets, example.label_ids, gloss, example.reference)
+def _with_features(example: GlossTextExample, features: torch.Tensor) -> FeatureTextExample:
+    return FeatureTextExample(
+        example.name, features, example.targets, example.label_ids, example.glosses, example.reference
+    )
 
 
 def collate_features(examples: list[FeatureTextExample]) -> dict:

@@ -61,25 +61,40 @@ class SkippedVideo:
     reason: str
 
 
+def locate_videos(names: list[str], split: str, source: VideoSource, skip_missing: bool) -> dict[str, str]:
+    """Where each video of ``names`` is, if it exists; a missing one is an error unless ``skip_missing``."""
+    locations = {name: source.location(split, name) for name in names}
+    missing = set(source.missing(list(locations.values())))
+    if missing and not skip_missing:
+        raise VideoError(f"{len(missing)} {split} video(s) not found under {source.root}, e.g. {sorted(missing)[0]}")
+    return {name: location for name, location in locations.items() if location not in missing}
+
+
 def encode_video_samples(
     samples: list[Sample], split: str, source: VideoSource, vocab: GlossVocabulary, skip_missing: bool
 ) -> EncodedSplit:
     """Video examples of ``samples``; missing videos are skipped and counted, or (``skip_missing`` off) an error."""
-    locations = [source.location(split, s.name) for s in samples]
-    missing = set(source.missing(locations))
-    if missing and not skip_missing:
-        raise VideoError(f"{len(missing)} {split} video(s) not found under {source.root}, e.g. {sorted(missing)[0]}")
-    examples, counts = [], Counter()
-    for sample, location in zip(samples, locations, strict=True):
-        if location in missing:
-            counts["missing videos"] += 1
-            continue
-        encoded = vocab.encode(sample.gloss)
+    found = locate_videos([s.name for s in samples], split, source, skip_missing)
+    examples, counts = [], Counter({"missing videos": len(samples) - len(found)})
+    for sample in (s for s in samples if s.name in found):
+        encoded = vocab.encode(sample.gloss, framed=False)  # CTC targets
         counts["unknown glosses"] += encoded.num_unknown
         counts["samples with unknown glosses"] += encoded.num_unknown > 0
-        gloss_ids = encoded.ids[:-2]  # CTC targets: no </s> and language code
-        examples.append(VideoExample(sample.name, location, gloss_ids, sample.gloss, sample.num_frames))
+        examples.append(VideoExample(sample.name, found[sample.name], encoded.ids, sample.gloss, sample.num_frames))
     return EncodedSplit(examples, counts)
+
+
+def attach_videos(
+    encoded: EncodedSplit, num_frames: dict[str, int | None], split: str, source: VideoSource, skip_missing: bool
+) -> EncodedSplit:
+    """Video examples of encoded gloss-text examples (their targets and labels kept); missing videos as above."""
+    found = locate_videos([e.name for e in encoded.examples], split, source, skip_missing)
+    examples = [
+        VideoExample(e.name, found[e.name], e.targets, e.glosses, num_frames[e.name], e.label_ids, e.reference)
+        for e in encoded.examples
+        if e.name in found
+    ]
+    return EncodedSplit(examples, encoded.counts + Counter({"missing videos": len(encoded.examples) - len(examples)}))
 
 
 class SignVideoDataset(Dataset):

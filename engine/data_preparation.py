@@ -95,8 +95,11 @@ def read_split(config: Config, split: str) -> PreparedSplit:
     return prepared
 
 
-def check_training_data(config: Config) -> None:
+def check_training_data(config: Config, videos: VideoSource | None) -> None:
     """One clear error, before any file is written, when the train split leaves nothing to train on.
+
+    ``videos``: where the task reads its training videos (None: it reads no video); none of the
+    train videos being there is an error.
 
     The toy data set is not checked before it exists: it is generated when the task prepares, never
     over an existing file. Its text-only form is written all at once, so only when none of its three
@@ -113,19 +116,16 @@ def check_training_data(config: Config) -> None:
     train = prepare_samples(read_annotations(data.train, data.format), data.level, data.lowercase_text)
     if not train.samples:
         raise ToolkitError(f"{data.train}: nothing to train on: every sample was skipped ({dict(train.skipped)})")
-    trains_on_video = config.task == "s2g" or (config.task == "s2t" and config.s2t.features is None)
-    if trains_on_video and data.synthetic is None:
-        _check_some_train_video_exists(config, [sample.name for sample in train.samples])
+    if videos is not None and data.synthetic is None:
+        _check_some_train_video_exists(videos, [sample.name for sample in train.samples])
 
 
-def _check_some_train_video_exists(config: Config, names: list[str]) -> None:
-    video = config.data.video
-    source = VideoSource(video.root, video.format, video.path)
-    locations = [source.location("train", name) for name in names]
-    if len(source.missing(locations)) == len(locations):
+def _check_some_train_video_exists(videos: VideoSource, names: list[str]) -> None:
+    locations = [videos.location("train", name) for name in names]
+    if len(videos.missing(locations)) == len(locations):
         raise ToolkitError(
-            f"data.video: none of the {len(locations)} train videos is under {video.root} "
-            f"(the first would be {locations[0]}, from data.video.path '{video.path}')"
+            f"data.video: none of the {len(locations)} train videos is under {videos.root} "
+            f"(the first would be {locations[0]}, from data.video.path '{videos.template}')"
         )
 
 

@@ -19,10 +19,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from core.config import Config
-from core.errors import ToolkitError
 from core.run_directory import RunDirectory
 from dataset.feature_store import finished_names, merge_parts, store_path, write_part
-from dataset.sign_video import collate_videos
 from engine.checkpoint import load_checkpoint
 from engine.cli import add_common_arguments, run_cli
 from engine.distributed import DistributedContext, barrier
@@ -30,6 +28,7 @@ from engine.prediction import load_matching_model
 from engine.progress import progress_bar
 from engine.run_logging import get_logger, setup_logger
 from engine.sign_to_gloss_task import SignToGlossTask
+from engine.tasks import build_task
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16}
 
@@ -61,7 +60,7 @@ def backbone_features(
     features = {}
     for length in batch["lengths"].unique().tolist():
         rows = (batch["lengths"] == length).nonzero().flatten()
-        videos = task.videos(batch["frames"][rows, :length], training=False)
+        videos = task.preprocessing.network_input(batch["frames"][rows, :length], task.context.device, training=False)
         with task.context.precision.autocast():
             output, lengths = backbone(videos, batch["lengths"][rows])
         for row, index in enumerate(rows.tolist()):
@@ -86,7 +85,7 @@ def extract_split(
     loader = DataLoader(
         task.dataset(split, training=False),
         batch_sampler=[[todo[i] for i in batch] for batch in batches[context.rank :: context.world_size]],
-        collate_fn=collate_videos,
+        collate_fn=task.collator(),
         num_workers=task.config.training.num_workers,
     )
     features: dict[str, torch.Tensor] = {}
@@ -124,15 +123,13 @@ def _metadata(task: SignToGlossTask, args: argparse.Namespace) -> dict:
 
 
 def extract(args: argparse.Namespace, config: Config, context: DistributedContext) -> dict[str, Counter]:
-    if config.task != "s2g":
-        raise ToolkitError(f"{args.config}: extract_feature.py needs an s2g config, got task '{config.task}'")
     setup_logger(None, context.is_main)
+    task = build_task(config, context, SignToGlossTask, f"{args.config}: extract_feature.py")
     run = RunDirectory.of(config)
     args.ckpt = args.ckpt or run.best_checkpoint
     output_dir = Path(args.output_dir or run.features)
     if context.is_main:
         output_dir.mkdir(parents=True, exist_ok=True)
-    task = SignToGlossTask(config, context)
     task.prepare(create=False)
     model = load_matching_model(task, load_checkpoint(args.ckpt), args.ckpt).to(context.device)
     backbone = model.backbone.eval()

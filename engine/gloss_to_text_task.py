@@ -1,4 +1,4 @@
-"""The Gloss2Text task: data, vocabularies, model, loss and evaluation for the trainer."""
+"""The Gloss2Text task: gloss input, the mBART translator, label-smoothed cross-entropy, beam search, BLEU and ROUGE."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from torch import nn
 from core.config import Config
 from core.run_directory import RunDirectory
 from core.vocabulary import GlossVocabulary
-from dataset.annotations import normalise_text
+from dataset.batching import InMemoryExamples
 from dataset.gloss_text import EncodedSplit, GlossTextCollator, GlossTextExample
 from engine.data_preparation import (
     encode_text_split,
@@ -20,28 +20,22 @@ from engine.data_preparation import (
     load_gloss_vocabulary,
     read_split,
 )
+from engine.decoders import TextDecoder
 from engine.distributed import DistributedContext, run_on_main
-from engine.inference import sharded_inference
+from engine.inference import infer_split
+from engine.input_sources import GlossInput
 from engine.run_logging import get_logger
 from evaluation.report import EvaluationResult
-from evaluation.translation_metrics import CONVENTION, translation_scores
+from evaluation.scoring import score_translation
+from modelling.builders import build_gloss_to_text
 from modelling.mbart_pruning import load_gloss_embeddings
 from modelling.tokenizers import load_text_tokenizer, train_text_tokenizer
-from modelling.translation import GlossToText, TextTranslator, build_mbart
+from modelling.translation import GlossToText
 
 
 def text_tokenizer_dir(config: Config) -> str | None:
     """The configured text tokenizer: its own directory, else the pretrained mBART's; None: train one."""
     return config.tokenizer.text_tokenizer or config.model.pretrained
-
-
-def build_translator(config: Config, tokenizer) -> TextTranslator:
-    """The mBART translator of ``config.model`` over ``tokenizer``'s vocabulary, decoding into ``data.tgt_lang``."""
-    mbart = build_mbart(
-        config.model, len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.bos_token_id
-    )
-    tgt_lang_id = tokenizer.convert_tokens_to_ids(config.data.tgt_lang)
-    return TextTranslator(mbart, tgt_lang_id, config.model.label_smoothing)
 
 
 class GlossToTextTask:
@@ -55,6 +49,8 @@ class GlossToTextTask:
         self.run = RunDirectory.of(config)
         self.vocab: GlossVocabulary | None = None
         self.tokenizer = None
+        self.inputs: GlossInput | None = None  # once the vocabularies are loaded
+        self.videos = None  # reads no video
         self._splits: dict[str, EncodedSplit] = {}
         self.training_counts: Counter = Counter()  # text input has nothing to skip while training
 
@@ -66,6 +62,7 @@ class GlossToTextTask:
         data = self.config.data
         self.vocab = load_gloss_vocabulary(self.config, self.run)
         self.tokenizer = load_text_tokenizer(self._tokenizer_dir(), data.src_lang, data.tgt_lang)
+        self.inputs = GlossInput(self.vocab, self.tokenizer.pad_token_id, self.context.device)
 
     def _tokenizer_dir(self) -> Path:
         return Path(text_tokenizer_dir(self.config) or self.run.text_tokenizer)
@@ -93,20 +90,21 @@ class GlossToTextTask:
             self._splits[split] = encoded
         return self._splits[split]
 
-    def dataset(self, split: str, training: bool = True) -> list[GlossTextExample]:
+    def dataset(self, split: str, training: bool = True) -> InMemoryExamples:
         """What the DataLoader iterates over: the encoded examples (the same in training and evaluation)."""
-        return self.split(split).examples
+        return self.inputs.dataset(self.split(split).examples, training)
 
     def collator(self) -> GlossTextCollator:
-        return GlossTextCollator(self.vocab.pad_id, self.tokenizer.pad_token_id)
+        return self.inputs.collator()
 
     @staticmethod
-    def example_length(example) -> int:
+    def example_length(example: GlossTextExample) -> int:
+        """Training batches balance source and target lengths (evaluation sorts by the source alone)."""
         return len(example.gloss_ids) + len(example.label_ids)
 
     # ----- model ---------------------------------------------------------------------------
     def build_model(self) -> GlossToText:
-        model = GlossToText(len(self.vocab), self.vocab.pad_id, build_translator(self.config, self.tokenizer))
+        model = build_gloss_to_text(self.config, self.vocab, self.tokenizer)
         if self.config.model.pretrained:
             self._init_gloss_embedding(model)
         return model
@@ -129,9 +127,9 @@ class GlossToTextTask:
         """What a checkpoint must agree on to be loaded into this task's model."""
         return {"task": "g2t", "glosses": self.vocab.glosses, "text_vocab_size": len(self.tokenizer)}
 
-    @staticmethod
-    def loss(model: nn.Module, batch: dict, device: torch.device) -> torch.Tensor:
-        return model(batch["gloss_ids"].to(device), batch["gloss_mask"].to(device), batch["labels"].to(device))
+    def loss(self, model: nn.Module, batch: dict, device: torch.device) -> torch.Tensor:
+        """Label-smoothed cross-entropy of the text labels."""
+        return model(*self.inputs.network_input(batch, training=True), batch["labels"].to(device))
 
     # ----- evaluation ----------------------------------------------------------------------
     @staticmethod
@@ -139,31 +137,17 @@ class GlossToTextTask:
         """No further rows beside the model's."""
         return []
 
-    @torch.no_grad()
     def evaluate(self, model: GlossToText, split: str) -> EvaluationResult:
         """Translate every example of ``split`` (sharded over ranks) and score the result."""
-        encoded, collate, generation = self.split(split), self.collator(), self.config.generation
-        device, level = self.context.device, self.config.data.level
-        was_training = model.training
-        model.eval()
+        encoded, generation = self.split(split), self.config.generation
+        decode = TextDecoder(self.tokenizer, self.config.data.level)
 
-        def translate(batch: dict) -> list[str]:
-            ids = model.generate(batch["gloss_ids"].to(device), batch["gloss_mask"].to(device), generation)
-            texts = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
-            return [normalise_text(t, level, lowercase=False) for t in texts]
+        def translate(batch: dict, gloss_ids: torch.Tensor, gloss_mask: torch.Tensor) -> list[str]:
+            return decode(model.generate(gloss_ids, gloss_mask, generation))
 
-        hypotheses = sharded_inference(
-            encoded.examples,
-            [len(e.gloss_ids) for e in encoded.examples],
-            generation.batch_size,
-            collate,
-            translate,
-            self.context,
-            f"translate {split}",
+        examples = encoded.examples
+        hypotheses = infer_split(
+            model, self.inputs, examples, split, generation.batch_size, translate, self.context, f"translate {split}"
         )
-        model.train(was_training)
-        references = [e.reference for e in encoded.examples]
-        rows = [(e.name, h, e.reference) for e, h in zip(encoded.examples, hypotheses, strict=True)]
-        return EvaluationResult(
-            split, translation_scores(hypotheses, references, level), rows, dict(encoded.counts), CONVENTION
-        )
+        names, references = [e.name for e in examples], [e.reference for e in examples]
+        return score_translation(split, names, hypotheses, references, self.config.data.level, encoded.counts)

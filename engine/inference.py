@@ -1,4 +1,4 @@
-"""Inference over a whole split, sharded over ranks, with outputs gathered back in input order."""
+"""Inference over a whole split, sharded over ranks, with outputs gathered back in input order; the evaluation loop."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 from core.errors import ToolkitError
 from dataset.batching import BucketBatchSampler
 from engine.distributed import DistributedContext, SharedFailure, gather_objects
+from engine.input_sources import InputSource
 from engine.progress import progress_bar
 
 
@@ -61,3 +62,42 @@ def sharded_inference(
         for index, output in shard:
             outputs[index] = output
     return outputs
+
+
+@torch.no_grad()
+def infer_split(
+    model: torch.nn.Module,
+    inputs: InputSource,
+    examples: list,
+    split: str,
+    batch_size: int,
+    step: Callable[[dict, torch.Tensor, torch.Tensor], list[Any]],
+    context: DistributedContext,
+    description: str,
+) -> list[Any]:
+    """The evaluation loop of every stage: ``step(batch, inputs, lengths)`` over ``examples`` in eval mode.
+
+    Batches come from ``inputs`` (an unreadable input is an error naming the ``split`` sample), are
+    sharded over ranks, and every rank gets all outputs in the order of ``examples``; ``model``'s
+    train/eval mode is restored afterwards.
+    """
+    was_training = model.training
+    model.eval()
+
+    def run_batch(batch: dict) -> list[Any]:
+        inputs.readable(batch, split, None)
+        return step(batch, *inputs.network_input(batch, training=False))
+
+    try:
+        return sharded_inference(
+            inputs.dataset(examples, training=False),
+            [inputs.length(e) for e in examples],
+            batch_size,
+            inputs.collator(),
+            run_batch,
+            context,
+            description,
+            inputs.num_workers,
+        )
+    finally:
+        model.train(was_training)

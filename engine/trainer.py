@@ -220,8 +220,7 @@ class Trainer:
     def _train_epoch(self, progress: tqdm) -> None:
         """Train the rest of the current epoch (or up to ``total_steps``), validating when due."""
         self.sampler.set_epoch(self.epoch, start_batch=self.batch_in_epoch)
-        if hasattr(self.dataset, "set_epoch"):  # datasets with per-epoch randomness (video sampling)
-            self.dataset.set_epoch(self.epoch)
+        self.dataset.set_epoch(self.epoch)  # per-epoch randomness of the data (video frame sampling)
         for batch in self.loader:
             loss = self._train_step(batch)
             self.step, self.batch_in_epoch = self.step + 1, self.batch_in_epoch + 1

@@ -58,10 +58,11 @@ def checkpoint_to_resume(resume: str | None, run: RunDirectory, restarted: bool 
 
 def train(args: argparse.Namespace, config: Config, context: DistributedContext) -> None:
     run = RunDirectory.of(config)
+    task = build_task(config, context)
 
     def check_before_writing() -> Path | None:
         resume_from = checkpoint_to_resume(args.resume, run, restarted=restart_count() > 0)
-        check_training_data(config)
+        check_training_data(config, task.videos)
         return resume_from
 
     resume_from = run_on_main(check_before_writing)  # rank 0 reads; if it fails, every rank stops with its message
@@ -79,7 +80,6 @@ def train(args: argparse.Namespace, config: Config, context: DistributedContext)
     )
     if restart_count() > 0:
         get_logger().info("torchrun restart %d after a rank failed: resuming from %s", restart_count(), resume_from)
-    task = build_task(config, context)
     task.prepare(create=True)
     trainer = Trainer(config, task, context)
     if resume_from is not None:

@@ -1,9 +1,10 @@
 """Sign2Text: the recognition network's gloss features -> VL mapper -> mBART translator; and the cascade.
 
 The VL mapper (Linear 512->d_model, ReLU, Linear d_model->d_model) turns gloss features into the
-translator's input embeddings. As in Gloss2Text, the encoder input ends with ``</s>`` and the
-source language code: their embeddings come from the Gloss2Text gloss embedding (scaled like
-mBART's), so a Sign2Text model starts from a Gloss2Text checkpoint's view of sequence ends.
+translator's input embeddings. As in Gloss2Text, the encoder input ends with the gloss
+vocabulary's end ids (``</s>`` and the source language code): their embeddings come from the
+Gloss2Text gloss embedding (scaled like mBART's), so a Sign2Text model starts from a Gloss2Text
+checkpoint's view of sequence ends.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
 from core.config import GenerationConfig
+from core.vocabulary import GlossVocabulary
 from modelling.ctc_decoding import CTCBeamSearch
 from modelling.recognition import RecognitionOutput, SignToGloss
 from modelling.translation import GlossToText, TextTranslator
@@ -41,15 +43,19 @@ class SignToTextOutput:
 
 
 class SignToText(nn.Module):
-    """Recognition network + VL mapper + translator, with ``</s>`` and language-code embeddings appended."""
+    """Recognition network + VL mapper + translator, with the embeddings of ``end_ids`` appended.
 
-    def __init__(self, recognition: SignToGloss, translator: TextTranslator, eos_id: int = 2, lang_id: int = 3) -> None:
+    ``end_ids`` are the gloss vocabulary's (:attr:`core.vocabulary.GlossVocabulary.end_ids`); the
+    gloss embedding has rows up to the largest, as the Gloss2Text embedding it starts from.
+    """
+
+    def __init__(self, recognition: SignToGloss, translator: TextTranslator, end_ids: tuple[int, int]) -> None:
         super().__init__()
         self.recognition = recognition
         self.mapper = VLMapper(recognition.head.classifier.in_features, translator.d_model)
-        self.gloss_embedding = nn.Embedding(lang_id + 1, translator.d_model)  # rows eos_id and lang_id are used
+        self.gloss_embedding = nn.Embedding(max(end_ids) + 1, translator.d_model)
         self.translator = translator
-        self.eos_id, self.lang_id = eos_id, lang_id
+        self.end_ids = tuple(end_ids)
 
     def encoder_inputs(self, recognition: RecognitionOutput) -> tuple[torch.Tensor, torch.Tensor]:
         """Mapped features with ``</s> lang`` after each sample's valid frames, and the attention mask.
@@ -59,7 +65,7 @@ class SignToText(nn.Module):
         mapped = self.mapper(recognition.gloss_features)
         batch, frames, dim = mapped.shape
         lengths = recognition.lengths.to(mapped.device)
-        ends = self.gloss_embedding(torch.tensor([self.eos_id, self.lang_id], device=mapped.device))
+        ends = self.gloss_embedding(torch.tensor(self.end_ids, device=mapped.device))
         ends = (ends * self.translator.embed_scale).to(mapped.dtype)
         embeds = torch.cat([mapped, mapped.new_zeros(batch, 2, dim)], dim=1)
         embeds = embeds * valid_mask(lengths, frames + 2)[..., None]
@@ -86,19 +92,21 @@ class SignToText(nn.Module):
 class Cascade(nn.Module):
     """Sign2Gloss2Text: recognise glosses by CTC beam search, then translate them with a G2T model."""
 
-    def __init__(self, recognition: SignToGloss, translator: GlossToText, beam_size: int, pad_id: int = 0) -> None:
+    def __init__(
+        self, recognition: SignToGloss, translator: GlossToText, beam_size: int, vocab: GlossVocabulary
+    ) -> None:
         super().__init__()
         self.recognition, self.translator = recognition, translator
         self.decoder = CTCBeamSearch(beam_size)
-        self.pad_id = pad_id
+        self.vocab = vocab
 
     @torch.no_grad()
     def generate(
-        self, inputs: torch.Tensor, lengths: torch.Tensor, config: GenerationConfig, eos_id: int = 2, lang_id: int = 3
+        self, inputs: torch.Tensor, lengths: torch.Tensor, config: GenerationConfig
     ) -> tuple[torch.Tensor, list[list[int]]]:
         """Token ids of the translations and the recognised gloss ids of one batch."""
         recognition = self.recognition(inputs, lengths)
         glosses = self.decoder.decode(recognition.log_probs, recognition.lengths)
-        framed = [torch.tensor([*g, eos_id, lang_id], device=inputs.device) for g in glosses]
-        gloss_ids = pad_sequence(framed, batch_first=True, padding_value=self.pad_id)
-        return self.translator.generate(gloss_ids, (gloss_ids != self.pad_id).long(), config), glosses
+        framed = [torch.tensor(self.vocab.frame(g), device=inputs.device) for g in glosses]
+        gloss_ids = pad_sequence(framed, batch_first=True, padding_value=self.vocab.pad_id)
+        return self.translator.generate(gloss_ids, (gloss_ids != self.vocab.pad_id).long(), config), glosses

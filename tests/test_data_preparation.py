@@ -39,7 +39,7 @@ def test_toy_videos_never_overwrite_an_annotation_file_they_did_not_write(tmp_pa
     mine.parent.mkdir()
     mine.write_bytes(b"my own annotations")
     with pytest.raises(ToolkitError, match=f"data.dev: {mine} exists but was not written by the toy video generator"):
-        check_training_data(load_config(path))
+        check_training_data(load_config(path), source)
     with pytest.raises(ToolkitError, match="exists but was not written by the toy video generator"):
         ensure_synthetic_videos(load_config(path), source)
     assert mine.read_bytes() == b"my own annotations"

@@ -19,6 +19,7 @@ import yaml
 import translate
 from core.config import GenerationConfig
 from core.run_directory import RunDirectory
+from core.vocabulary import GlossVocabulary
 from dataset.feature_store import load_store
 from dataset.toy_sign_language import write_records
 from engine import feature_extraction as extract_feature
@@ -68,7 +69,7 @@ def losses_and_gradients(model: torch.nn.Module, loss_fn, precision: Precision |
 def test_sign_to_text_trains_under_autocast_like_fp32(precision):
     """The S2T step that stopped on a GPU (index put of fp32 end embeddings into bf16 features)."""
     torch.manual_seed(0)
-    model = SignToText(recognition(), tiny_translator(label_smoothing=0.1), eos_id=2, lang_id=3).train()
+    model = SignToText(recognition(), tiny_translator(label_smoothing=0.1), end_ids=(2, 3)).train()
     model.recognition.backbone.eval()  # batch statistics identical in both runs
     reference, reference_grads = losses_and_gradients(model, s2t_loss, None)
     loss, grads = losses_and_gradients(model, s2t_loss, precision)
@@ -80,7 +81,7 @@ def test_sign_to_text_trains_under_autocast_like_fp32(precision):
 @pytest.mark.parametrize("precision", AUTOCAST, ids=lambda p: p.name)
 def test_encoder_inputs_under_autocast_hold_the_end_embeddings_in_the_features_dtype(precision):
     torch.manual_seed(0)
-    model = SignToText(recognition(), tiny_translator(label_smoothing=0.1), eos_id=2, lang_id=3).eval()
+    model = SignToText(recognition(), tiny_translator(label_smoothing=0.1), end_ids=(2, 3)).eval()
     with torch.no_grad():
         reference, reference_mask = model.encoder_inputs(model.recognition(*videos()))
         with precision.autocast():
@@ -94,13 +95,13 @@ def test_encoder_inputs_under_autocast_hold_the_end_embeddings_in_the_features_d
 @pytest.mark.parametrize("precision", AUTOCAST, ids=lambda p: p.name)
 def test_generation_and_the_cascade_run_under_autocast(precision):
     torch.manual_seed(0)
-    s2t = SignToText(recognition(), tiny_translator(label_smoothing=0.1), eos_id=2, lang_id=3).eval()
-    cascade = Cascade(
-        recognition().eval(), GlossToText(10, 0, tiny_translator(label_smoothing=0.1)).eval(), beam_size=3
-    )
+    s2t = SignToText(recognition(), tiny_translator(label_smoothing=0.1), end_ids=(2, 3)).eval()
+    vocab = GlossVocabulary([f"G{i}" for i in range(6)], "de_DE")  # 10 ids: </s> 2 and language 3 end inputs
+    translator = GlossToText(len(vocab), vocab.pad_id, tiny_translator(label_smoothing=0.1)).eval()
+    cascade = Cascade(recognition().eval(), translator, beam_size=3, vocab=vocab)
     with precision.autocast():
         ids, recognised = s2t.generate(*videos(), GENERATION)
-        cascade_ids, glosses = cascade.generate(*videos(), GENERATION, eos_id=2, lang_id=3)
+        cascade_ids, glosses = cascade.generate(*videos(), GENERATION)
     for tokens in (ids, cascade_ids):
         assert tokens.dtype == torch.long and (tokens[:, 0] == 5).all()  # decoding starts with the language code
     assert torch.isfinite(recognised.log_probs).all() and len(glosses) == 2

@@ -9,7 +9,9 @@ from tests.conftest import tiny_translator
 
 def tiny_model() -> SignToText:
     torch.manual_seed(0)
-    return SignToText(SignToGloss(VisualHead(24, 10, hidden_dim=12, ff_dim=20, dropout=0.0)), tiny_translator()).eval()
+    return SignToText(
+        SignToGloss(VisualHead(24, 10, hidden_dim=12, ff_dim=20, dropout=0.0)), tiny_translator(), (2, 3)
+    ).eval()
 
 
 def test_mapper_maps_gloss_features_to_the_translator_width():

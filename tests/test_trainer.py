@@ -10,6 +10,7 @@ from torch import nn
 
 from core.config import load_config
 from core.run_directory import RunDirectory
+from dataset.batching import InMemoryExamples
 from dataset.gloss_text import EncodedSplit
 from engine.checkpoint import load_checkpoint
 from engine.distributed import setup_distributed
@@ -27,6 +28,7 @@ class LineTask:
 
     def __init__(self, config, context) -> None:
         self.config, self.context = config, context
+        self.videos = None
         self.training_counts: Counter = Counter()
         generator = torch.Generator().manual_seed(0)
         xs = {split: torch.rand(n, generator=generator) * 2 - 1 for split, n in (("train", 96), ("dev", 32))}
@@ -38,8 +40,8 @@ class LineTask:
     def split(self, split: str) -> EncodedSplit:
         return EncodedSplit(self.data[split], Counter(samples=len(self.data[split])))
 
-    def dataset(self, split: str, training: bool = True) -> list:
-        return self.data[split]
+    def dataset(self, split: str, training: bool = True) -> InMemoryExamples:
+        return InMemoryExamples(self.data[split])
 
     def collator(self):
         return lambda items: {"x": torch.tensor([[x] for x, _ in items]), "y": torch.tensor([y for _, y in items])}

@@ -26,7 +26,7 @@ def batch(vocab, tokenizer, glosses, texts):
 
     labels = tokenizer(text_target=texts)["input_ids"]
     examples = [
-        GlossTextExample(str(i), vocab.encode(g).ids, y, t, 0)
+        GlossTextExample(str(i), vocab.encode(g).ids, y, t, 0, vocab.encode(g, framed=False).ids, g)
         for i, (g, t, y) in enumerate(zip(glosses, texts, labels, strict=False))
     ]
     return GlossTextCollator(vocab.pad_id, tokenizer.pad_token_id)(examples)

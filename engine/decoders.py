@@ -1,0 +1,34 @@
+"""The decoders of the stages: network outputs to gloss strings and sentences."""
+
+from __future__ import annotations
+
+import torch
+
+from core.vocabulary import GlossVocabulary
+from dataset.annotations import normalise_text
+from modelling.ctc_decoding import CTCBeamSearch
+from modelling.recognition import RecognitionOutput
+
+
+class GlossDecoder:
+    """CTC beam search over a recognition output, to gloss ids and gloss strings."""
+
+    def __init__(self, vocab: GlossVocabulary, beam_size: int) -> None:
+        self.vocab, self.search = vocab, CTCBeamSearch(beam_size)
+
+    def ids(self, recognition: RecognitionOutput) -> list[list[int]]:
+        return self.search.decode(recognition.log_probs, recognition.lengths)
+
+    def __call__(self, recognition: RecognitionOutput) -> list[str]:
+        return [self.vocab.decode(ids) for ids in self.ids(recognition)]
+
+
+class TextDecoder:
+    """Generated token ids to sentences, normalised as the references are at ``level`` (word or char)."""
+
+    def __init__(self, tokenizer, level: str) -> None:
+        self.tokenizer, self.level = tokenizer, level
+
+    def __call__(self, ids: torch.Tensor) -> list[str]:
+        texts = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
+        return [normalise_text(text, self.level, lowercase=False) for text in texts]
