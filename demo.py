@@ -52,10 +52,8 @@ def stages(workdir: Path, device: list[str]) -> list[tuple[str, Path, Callable[[
     g2t_args += device
     s2t_args = overrides(
         {
-            "tokenizer.gloss_vocab": s2g.gloss_vocab,
-            "tokenizer.text_tokenizer": g2t.text_tokenizer,
-            "s2t.s2g_checkpoint": s2g.best_checkpoint,
-            "s2t.g2t_checkpoint": g2t.best_checkpoint,
+            "s2t.s2g_run": s2g.root,
+            "s2t.g2t_run": g2t.root,
             "s2t.features": s2g.features,
             "training.model_dir": s2t.root,
         }

@@ -16,6 +16,7 @@ from typing import Any, Union
 import yaml
 
 from core.errors import ToolkitError
+from core.run_directory import RunDirectory
 
 TASKS = ("g2t", "s2g", "s2t")
 DEVICES = ("auto", "cpu", "cuda")
@@ -89,12 +90,18 @@ class RecognitionConfig:
 
 @dataclass
 class SignToTextConfig:
-    """How Sign2Text starts (the best S2G and G2T checkpoints), its input and its loss weights.
+    """How Sign2Text starts (the S2G and G2T runs, or their checkpoints), its input and its loss weights.
 
-    ``features`` is the directory of ``<split>.pt`` stores written by extract_feature.py; without it
-    the model runs S3D (from the S2G checkpoint) on the videos of ``data.video``, trained end to end.
+    ``s2g_run`` and ``g2t_run`` name the upstream run directories: their saved configs give the
+    visual head's and the translator's architecture, their vocabularies and best checkpoints the
+    defaults of ``tokenizer`` and of ``s2g_checkpoint``/``g2t_checkpoint`` (see
+    :func:`_inherit_from_upstream_runs`). ``features`` is the directory of ``<split>.pt`` stores
+    written by extract_feature.py; without it the model runs S3D (from the S2G checkpoint) on the
+    videos of ``data.video``, trained end to end.
     """
 
+    s2g_run: str | None = _input_path(default=None)
+    g2t_run: str | None = _input_path(default=None)
     s2g_checkpoint: str | None = _input_path(default=None)
     g2t_checkpoint: str | None = _input_path(default=None)
     features: str | None = None
@@ -370,6 +377,73 @@ def _check_data_files(config: Config, source: str, overridden: set[str]) -> None
         raise ConfigError(f"{source}: data.video.root: not found: {video.root}")
 
 
+def _s2g_tokenizer(saved: Config, run: RunDirectory) -> TokenizerConfig:
+    return TokenizerConfig(gloss_vocab=saved.tokenizer.gloss_vocab or str(run.gloss_vocab))
+
+
+def _g2t_tokenizer(saved: Config, run: RunDirectory) -> TokenizerConfig:
+    text = saved.tokenizer.text_tokenizer or saved.model.pretrained or str(run.text_tokenizer)
+    return TokenizerConfig(text_tokenizer=text)
+
+
+# what an S2T config takes from an upstream run: (its task, config section, architecture keys, tokenizer keys)
+_UPSTREAM = {
+    "s2g_run": ("s2g", "recognition", ("use_block", "hidden_dim", "ff_dim"), _s2g_tokenizer),
+    "g2t_run": (
+        "g2t",
+        "model",
+        (
+            "pretrained",
+            "d_model",
+            "encoder_layers",
+            "decoder_layers",
+            "attention_heads",
+            "ffn_dim",
+            "max_position_embeddings",
+        ),
+        _g2t_tokenizer,
+    ),
+}
+
+
+def _saved_config(run: RunDirectory, key: str, task: str, source: str) -> Config:
+    """The resolved config an upstream run saved, validated and checked to be of ``task``."""
+    if not run.config.is_file():
+        raise ConfigError(f"{source}: {key}: {run.root} holds no {run.config.name} (train that run first)")
+    saved = config_from_dict(yaml.safe_load(run.config.read_text(encoding="utf-8")) or {}, str(run.config))
+    if saved.task != task:
+        raise ConfigError(f"{source}: {key}: {run.root} is a '{saved.task}' run, not '{task}'")
+    return saved
+
+
+def _inherit_from_upstream_runs(raw: dict, source: str) -> None:
+    """Fill an S2T config from ``s2t.s2g_run`` and ``s2t.g2t_run``: architecture, vocabularies, checkpoints.
+
+    An architecture key the S2T config restates must agree with the upstream run's; training
+    choices (dropout, freezing, beam size, ...) stay the S2T config's own, and so does a
+    vocabulary or checkpoint it names.
+    """
+    s2t = raw.get("s2t") if isinstance(raw.get("s2t"), dict) else {}
+    for key, (task, section, architecture, tokenizer_of) in _UPSTREAM.items():
+        if s2t.get(key) is None:
+            continue
+        run = RunDirectory(Path(str(s2t[key])))
+        saved = _saved_config(run, f"s2t.{key}", task, source)
+        own = raw.setdefault(section, {})
+        for name in architecture:
+            inherited = getattr(getattr(saved, section), name)
+            if name in own and own[name] != inherited:
+                raise ConfigError(
+                    f"{source}: {section}.{name}: {own[name]!r} differs from the {task} run's {inherited!r} "
+                    f"(s2t.{key}: {run.root}); leave it out, it comes from that run"
+                )
+            own[name] = inherited
+        defaults, given = dataclasses.asdict(TokenizerConfig()), dataclasses.asdict(tokenizer_of(saved, run))
+        for name in (name for name, value in given.items() if value != defaults[name]):
+            raw.setdefault("tokenizer", {}).setdefault(name, given[name])
+        s2t.setdefault(f"{task}_checkpoint", str(run.best_checkpoint))
+
+
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Read, override and validate the YAML config at ``path``."""
     source = str(path)
@@ -381,6 +455,7 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         raise ConfigError(f"{source}: not valid YAML: {error}") from error
     for override in overrides:
         _apply_override(raw, override, source)
+    _inherit_from_upstream_runs(raw, source)
     config = config_from_dict(raw, source)
     _check_data_files(config, source, {override.split("=", 1)[0].strip() for override in overrides})
     return config

@@ -9,9 +9,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from core.config import Config
 from core.vocabulary import GLOSS_VOCAB_FILE
+
+if TYPE_CHECKING:  # the config reads upstream runs through this module
+    from core.config import Config
 
 STEP_PATTERN = re.compile(r"^step_(\d+)\.ckpt$")
 

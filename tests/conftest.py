@@ -192,21 +192,22 @@ def tiny_s2g_config(data_root: Path, model_dir: Path, **sections) -> dict:
 
 
 def s2t_config(root, model_dir, **training_values) -> dict:
-    """S2T on the features of the ``pipeline`` fixture, starting from its S2G and G2T checkpoints."""
+    """S2T on the features of the ``pipeline`` fixture, starting from its S2G and G2T runs.
+
+    The architecture, vocabularies and checkpoints come from the runs' saved configs; the
+    recognition section holds only the S2T run's own training choices.
+    """
     config = tiny_config(
         {split: str(root / "data" / f"toy.{split}") for split in ("train", "dev", "test")},
         model_dir,
         training={"epochs": 2, **training_values},
     )
     config["task"] = "s2t"
-    config["tokenizer"] = {
-        "gloss_vocab": str(root / "s2g" / "gloss_vocab.txt"),
-        "text_tokenizer": str(root / "g2t" / "text_tokenizer"),
-    }
-    config["recognition"] = tiny_s2g_config(root, root)["recognition"]
+    del config["tokenizer"], config["model"]
+    config["recognition"] = {"freeze_block": 0, "bn_momentum": 0.1, "beam_size": 3}
     config["s2t"] = {
-        "s2g_checkpoint": str(root / "s2g" / "best.ckpt"),
-        "g2t_checkpoint": str(root / "g2t" / "best.ckpt"),
+        "s2g_run": str(root / "s2g"),
+        "g2t_run": str(root / "g2t"),
         "features": str(root / "s2g" / "features"),
         "recognition_weight": 1.0,
         "translation_weight": 1.0,

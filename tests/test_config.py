@@ -71,10 +71,15 @@ def test_bad_override_and_missing_file(config_path):
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "experiments" / "configs").glob("*.yaml")))
-def test_shipped_configs_parse(name):
-    """Every shipped config is valid apart from data files a user has not downloaded yet."""
+def test_shipped_configs_parse(name, pipeline):
+    """Every shipped config is valid apart from data files a user has not downloaded yet.
+
+    An S2T config reads its upstream runs' saved configs: the tiny runs of the ``pipeline`` stand in.
+    """
+    root, _ = pipeline
+    upstream = [f"s2t.s2g_run={root / 's2g'}", f"s2t.g2t_run={root / 'g2t'}"] if name.endswith("_s2t.yaml") else []
     try:
-        load_config(ROOT / "experiments" / "configs" / name)
+        load_config(ROOT / "experiments" / "configs" / name, upstream)
     except ConfigError as error:
         assert "annotation file not found" in str(error) or "file or directory not found" in str(error)
 
@@ -105,3 +110,36 @@ def test_real_s2g_data_needs_its_video_root(tmp_path, toy_data):
     config["data"] = {**config["data"], **toy_data, "synthetic": None}
     with pytest.raises(ConfigError, match=r"data.video.root: not found: .*data"):
         load_config(write_config(tmp_path / "s2g.yaml", config))
+
+
+def test_an_s2t_config_takes_architecture_vocabularies_and_checkpoints_from_its_upstream_runs(pipeline, tmp_path):
+    root, s2t_path = pipeline
+    config = load_config(s2t_path)
+    s2g, g2t = load_config(root / "s2g" / "config.yaml"), load_config(root / "g2t" / "config.yaml")
+    for key in ("use_block", "hidden_dim", "ff_dim"):
+        assert getattr(config.recognition, key) == getattr(s2g.recognition, key), key
+    assert (config.model.d_model, config.model.ffn_dim) == (g2t.model.d_model, g2t.model.ffn_dim)
+    assert config.recognition.beam_size == 3 and config.recognition.freeze_block == 0  # its own choices
+    assert config.tokenizer.gloss_vocab == str(root / "s2g" / "gloss_vocab.txt")
+    assert config.tokenizer.text_tokenizer == str(root / "g2t" / "text_tokenizer")
+    assert (config.s2t.s2g_checkpoint, config.s2t.g2t_checkpoint) == (
+        str(root / "s2g" / "best.ckpt"),
+        str(root / "g2t" / "best.ckpt"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("recognition.hidden_dim=48", r"recognition.hidden_dim: 48 differs from the s2g run's 32 \(s2t.s2g_run: "),
+        ("model.d_model=64", r"model.d_model: 64 differs from the g2t run's 32 \(s2t.g2t_run: "),
+        ("s2t.g2t_run={s2g}", r"s2t.g2t_run: .*s2g is a 's2g' run, not 'g2t'"),
+        ("s2t.s2g_run={tmp}", r"s2t.s2g_run: .* holds no config.yaml \(train that run first\)"),
+    ],
+)
+def test_an_s2t_config_that_disagrees_with_its_upstream_runs_is_refused(pipeline, tmp_path, override, message):
+    root, s2t_path = pipeline
+    override = override.format(s2g=root / "s2g", tmp=tmp_path)
+    with pytest.raises(ConfigError, match=message):
+        load_config(s2t_path, [override])
+    load_config(s2t_path, ["recognition.hidden_dim=32"])  # restated as it is: accepted

@@ -50,7 +50,7 @@ def test_an_s2g_checkpoint_with_another_gloss_vocabulary_is_refused(pipeline, tm
     vocab = tmp_path / "vocab.txt"
     vocab.write_text((root / "s2g" / "gloss_vocab.txt").read_text() + "EXTRA-GLOSS\n")
     config = s2t_config(root, tmp_path / "model")
-    config["tokenizer"]["gloss_vocab"] = str(vocab)
+    config["tokenizer"] = {"gloss_vocab": str(vocab)}  # given: kept over the S2G run's
     assert training.main(["--config", str(write_config(tmp_path / "s2t.yaml", config))]) == 2
     err = capsys.readouterr().err
     assert re.search(r"s2g.*best.ckpt: its gloss vocabulary \(\d+ glosses\) differs from this config.s tokenizer", err)

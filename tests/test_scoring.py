@@ -1,0 +1,28 @@
+"""The stage scorers: known-answer WER and its rates, the gloss clean-up, translation with and without WER."""
+
+from __future__ import annotations
+
+import pytest
+
+from evaluation.scoring import score_recognition, score_translation
+
+
+def test_recognition_scores_a_known_case():
+    result = score_recognition("dev", ["a", "b"], ["A B", "C D"], ["A B C", "C"], "none", {"samples": 2})
+    assert result.metrics == pytest.approx({"wer": 50.0, "sub": 0.0, "del": 25.0, "ins": 25.0})
+    assert result.counts == {"samples": 2, "substitutions": 0, "deletions": 1, "insertions": 1, "reference glosses": 4}
+    assert result.rows == [("a", "A B", "A B C"), ("b", "C D", "C")]
+
+
+def test_recognition_applies_the_configured_cleanup_to_both_sides():
+    hypotheses, references = ["__ON__ NORDRAUM REGEN"], ["NORD REGEN __OFF__"]
+    assert score_recognition("dev", ["a"], hypotheses, references, "none", {}).metrics["wer"] > 0
+    assert score_recognition("dev", ["a"], hypotheses, references, "phoenix-2014t", {}).metrics["wer"] == 0
+
+
+def test_translation_adds_the_recognition_wer_only_when_glosses_are_given():
+    texts = ["the sun is shining today", "it rains"]
+    plain = score_translation("test", ["a", "b"], texts, texts, "word", {"samples": 2})
+    assert plain.metrics["bleu4"] == pytest.approx(100.0) and "wer" not in plain.metrics
+    joint = score_translation("test", ["a", "b"], texts, texts, "word", {}, (["A B", "C"], ["A B", "D"]))
+    assert joint.metrics["wer"] == pytest.approx(100 / 3) and "WER: CTC recognition" in joint.convention
