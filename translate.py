@@ -10,10 +10,11 @@ Each video's result is written as soon as it is translated (text, or one JSON ob
 ``--json``); a video that cannot be read gets its own error line and the others go on; the exit
 status is 2 if any failed.
 
-The S3D backbone and the video settings come from the S2G checkpoint named in the config
-(``s2t.s2g_checkpoint``), or from the S2T model and config when it was trained end to end on
-video. The default model is the S2T checkpoint (``<model_dir>/best.ckpt``); ``--cascade`` uses the
-S2G and G2T checkpoints of the config instead. Runs on the GPU when there is one (``--device``, ``--precision``).
+The S3D backbone and the video settings come from the config's S2G checkpoint
+(``s2t.s2g_checkpoint``: by default the best of ``s2t.s2g_run``) and the config it saved, or from
+the S2T model and config when it was trained end to end on video. The default model is the S2T
+checkpoint (``<model_dir>/best.ckpt``); ``--cascade`` uses the S2G and G2T checkpoints of the
+config instead. Runs on the GPU when there is one (``--device``, ``--precision``).
 """
 
 from __future__ import annotations

@@ -32,6 +32,11 @@ def _input_path(**kwargs: Any) -> Any:
     return field(metadata={"must_exist": True}, **kwargs)
 
 
+def _one_of(default: Any, choices: tuple) -> Any:
+    """A field whose value must be one of ``choices``."""
+    return field(default=default, metadata={"choices": choices})
+
+
 @dataclass
 class SyntheticDataConfig:
     """The built-in toy sign language (see :mod:`dataset.toy_sign_language`)."""
@@ -59,7 +64,7 @@ class VideoConfig:
     """
 
     root: str
-    format: str = "frames"
+    format: str = _one_of("frames", ("frames", "zip", "file"))
     path: str = "{name}"
     img_size: int = 224
     decode_size: int | None = 256
@@ -77,14 +82,14 @@ class RecognitionConfig:
     """The Sign2Gloss network (S3D + visual head), its CTC decoding and WER scoring."""
 
     s3d_weights: str | None = _input_path(default=None)
-    use_block: int = 4
-    freeze_block: int = 1
+    use_block: int = _one_of(4, (1, 2, 3, 4, 5))
+    freeze_block: int = _one_of(1, (0, 1, 2, 3, 4, 5))
     bn_momentum: float = 0.001
     hidden_dim: int = 512
     ff_dim: int = 2048
     dropout: float = 0.1
     beam_size: int = 5
-    wer_cleanup: str = "none"
+    wer_cleanup: str = _one_of("none", ("none", "phoenix-2014t"))
     batch_size: int = 8
 
 
@@ -116,8 +121,8 @@ class DataConfig:
     train: str
     dev: str
     test: str
-    format: str = "pickle"
-    level: str = "word"
+    format: str = _one_of("pickle", ("pickle", "phoenix_csv"))
+    level: str = _one_of("word", ("word", "char"))
     lowercase_text: bool = True
     max_gloss_length: int = 64
     max_text_length: int = 96
@@ -138,7 +143,7 @@ class TokenizerConfig:
     gloss_vocab: str | None = _input_path(default=None)
     text_tokenizer: str | None = _input_path(default=None)
     text_vocab_size: int = 3000
-    text_model_type: str = "unigram"
+    text_model_type: str = _one_of("unigram", ("unigram", "bpe"))
 
 
 @dataclass
@@ -177,7 +182,7 @@ class TrainingConfig:
     batch_size: int = 32
     epochs: int = 30
     max_steps: int | None = None
-    optimizer: str = "adamw"
+    optimizer: str = _one_of("adamw", ("adam", "adamw"))
     learning_rate: float = 5e-4
     module_learning_rates: dict[str, float] = field(default_factory=dict)
     weight_decay: float = 0.01
@@ -185,10 +190,10 @@ class TrainingConfig:
     warmup_steps: int = 500
     min_learning_rate: float = 1e-6
     clip_grad_norm: float = 1.0
-    device: str = "auto"
-    precision: str = "auto"
+    device: str = _one_of("auto", DEVICES)
+    precision: str = _one_of("auto", PRECISIONS)
     validate_every: int = 1
-    validate_unit: str = "epochs"
+    validate_unit: str = _one_of("epochs", ("steps", "epochs"))
     keep_last: int = 3
     log_every: int = 50
     num_workers: int = 0
@@ -199,7 +204,7 @@ class TrainingConfig:
 class Config:
     """One experiment: a task, its data, tokenizers, model, training and generation settings."""
 
-    task: str
+    task: str = field(metadata={"choices": TASKS})
     data: DataConfig
     training: TrainingConfig
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
@@ -209,20 +214,6 @@ class Config:
     s2t: SignToTextConfig = field(default_factory=SignToTextConfig)
 
 
-_CHOICES = {
-    "task": TASKS,
-    "data.format": ("pickle", "phoenix_csv"),
-    "data.level": ("word", "char"),
-    "tokenizer.text_model_type": ("unigram", "bpe"),
-    "training.optimizer": ("adam", "adamw"),
-    "training.validate_unit": ("steps", "epochs"),
-    "training.device": DEVICES,
-    "training.precision": PRECISIONS,
-    "data.video.format": ("frames", "zip", "file"),
-    "recognition.use_block": (1, 2, 3, 4, 5),
-    "recognition.freeze_block": (0, 1, 2, 3, 4, 5),
-    "recognition.wer_cleanup": ("none", "phoenix-2014t"),
-}
 _RENAMED = {"training.bf16": "training.precision (auto | fp32 | bf16 | fp16)"}
 
 
@@ -289,8 +280,9 @@ def _build(cls: type, raw: Any, prefix: str, source: str) -> Any:
                 raise ConfigError(f"{source}: missing required key '{key}'")
             continue
         value = _convert(raw[name], hints[name], key, source)
-        if key in _CHOICES and value not in _CHOICES[key]:
-            raise ConfigError(f"{source}: {key}: {value!r} is not one of {list(_CHOICES[key])}")
+        choices = spec.metadata.get("choices")
+        if choices is not None and value not in choices:
+            raise ConfigError(f"{source}: {key}: {value!r} is not one of {list(choices)}")
         if spec.metadata.get("must_exist") and value is not None and not Path(value).exists():
             raise ConfigError(f"{source}: {key}: file or directory not found: {value}")
         values[name] = value

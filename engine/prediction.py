@@ -2,8 +2,8 @@
 
 Writes ``<split>.hyp.tsv`` (name, hypothesis, reference) and ``report.json`` into the output
 directory (default ``<model_dir>/predictions``) and prints the score table. For Sign2Text with
-both ``s2t.s2g_checkpoint`` and ``s2t.g2t_checkpoint`` set, the cascade S2G -> G2T is scored too
-(rows ``<split>-cascade``).
+both ``s2t.s2g_checkpoint`` and ``s2t.g2t_checkpoint`` set (by default the best of ``s2t.s2g_run``
+and ``s2t.g2t_run``), the cascade S2G -> G2T is scored too (rows ``<split>-cascade``).
 """
 
 from __future__ import annotations
