@@ -5,6 +5,9 @@
 - ``modelling/``, ``dataset/`` and ``evaluation/`` import only ``core`` and their own package;
 - ``engine/`` imports any package, never a script;
 - scripts (the top-level ``*.py`` and ``benchmarks/``) import packages, never another script.
+
+Also read from the source: only the run directory spells a run's file names, and only the task
+registry compares a config's ``task`` with task names.
 """
 
 from __future__ import annotations
@@ -93,3 +96,37 @@ def test_only_the_run_directory_spells_the_run_layout(path):
     ]
     spelled = sorted({s for s in strings if s in RUN_LAYOUT_NAMES or s.endswith((".ckpt", ".hyp.tsv"))})
     assert not spelled, f"{path.relative_to(ROOT)} spells {spelled}: use core.run_directory.RunDirectory"
+
+
+def names_a_task(node: ast.AST) -> bool:
+    """A string literal, or a tuple, list or set of them (``"s2g"``, ``("s2g", "s2t")``)."""
+    if isinstance(node, ast.Tuple | ast.List | ast.Set):
+        return bool(node.elts) and all(names_a_task(item) for item in node.elts)
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)
+
+
+def task_comparisons(tree: ast.AST) -> list[str]:
+    """Each comparison of a ``task`` attribute with task names (``config.task == "s2g"``) in ``tree``."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            if any(isinstance(side, ast.Attribute) and side.attr == "task" for side in sides) and any(
+                names_a_task(side) for side in sides
+            ):
+                found.append(ast.unparse(node))
+    return found
+
+
+@pytest.mark.parametrize("path", sources(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_code_branches_on_the_task_name_outside_the_registry(path):
+    """A stage's behaviour lives in its task class; ``engine/tasks.py`` alone maps names to classes."""
+    if str(path.relative_to(ROOT)) == "engine/tasks.py":
+        return
+    branches = task_comparisons(ast.parse(path.read_text(encoding="utf-8")))
+    assert not branches, f"{path.relative_to(ROOT)} branches on the task name: {branches}"
+
+
+def test_the_task_branch_finder_finds_one():
+    code = 'if config.task == "s2g" or config.task in ("s2t",) or saved.task != task:\n    pass'
+    assert task_comparisons(ast.parse(code)) == ["config.task == 's2g'", "config.task in ('s2t',)"]
