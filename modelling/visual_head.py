@@ -34,13 +34,40 @@ def sinusoidal_positions(
 
 
 class MaskedBatchNorm(nn.BatchNorm1d):
-    """BatchNorm1d over the valid frames of a B×T×C batch; padded frames come out as zeros."""
+    """BatchNorm1d over the valid frames of a B×T×C batch; padded frames come out as zeros.
+
+    The statistics are masked sums over the whole padded batch, so every tensor keeps a shape
+    known before the step (no boolean indexing, no host sync: CUDA graphs and ``torch.compile``
+    see one graph). They are computed in fp32 and the output keeps the input's dtype, which
+    autocast may have lowered. Running statistics follow BatchNorm1d: exponential average with
+    ``momentum`` (cumulative when None), the unbiased variance.
+    """
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        normed = super().forward(x[mask])
-        out = normed.new_zeros(x.shape)  # in the dtype batch norm gave (autocast may change it)
-        out[mask] = normed
-        return out
+        keep = mask[..., None]
+        if self.training or not self.track_running_stats:
+            weights = keep.float()
+            count = weights.sum()
+            mean = (x.float() * weights).sum(dim=(0, 1)) / count
+            var = ((x.float() - mean).square() * weights).sum(dim=(0, 1)) / count
+            if self.training and self.track_running_stats:
+                self._track(mean, var, count)
+        else:
+            mean, var = self.running_mean, self.running_var
+        scale = torch.rsqrt(var + self.eps)
+        if self.affine:
+            scale, shift = scale * self.weight, self.bias - mean * scale * self.weight
+        else:
+            shift = -mean * scale
+        return ((x.float() * scale + shift) * keep).to(x.dtype)
+
+    @torch.no_grad()
+    def _track(self, mean: torch.Tensor, var: torch.Tensor, count: torch.Tensor) -> None:
+        self.num_batches_tracked.add_(1)
+        factor = self.momentum if self.momentum is not None else 1.0 / self.num_batches_tracked
+        unbiased = var * count / (count - 1).clamp(min=1)
+        self.running_mean.lerp_(mean, factor)
+        self.running_var.lerp_(unbiased, factor)
 
 
 class VisualHead(nn.Module):
