@@ -197,6 +197,7 @@ class TrainingConfig:
     keep_last: int = 3
     log_every: int = 50
     num_workers: int = 0
+    prefetch_batches: int = 4  # per DataLoader worker
     bucket_size: int = 50
 
 

@@ -8,6 +8,7 @@ decides (training counts and skips it, evaluation stops with the reason).
 
 from __future__ import annotations
 
+import multiprocessing
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -101,7 +102,8 @@ class SignVideoDataset(Dataset):
     """Loads and samples the frames of video examples; training rescales time at random.
 
     The random rescale of item ``i`` depends only on (seed, epoch, i), so a resumed run loads the
-    same frames as an uninterrupted one whatever the number of workers.
+    same frames as an uninterrupted one whatever the number of workers. The epoch lives in shared
+    memory, so persistent DataLoader workers see each :meth:`set_epoch` of the main process.
     """
 
     def __init__(
@@ -115,10 +117,15 @@ class SignVideoDataset(Dataset):
     ) -> None:
         self.examples, self.source = examples, source
         self.max_frames, self.min_frames, self.rescale, self.seed = max_frames, min_frames, rescale, seed
-        self.epoch = 0
+        self._epoch = multiprocessing.RawValue("q", 0)
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch.value
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        """Choose the epoch's random rescales (before the DataLoader's iterator for it starts)."""
+        self._epoch.value = epoch
 
     def __len__(self) -> int:
         return len(self.examples)

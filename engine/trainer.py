@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,18 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+@dataclass(frozen=True)
+class StepReport:
+    """What is shown and logged of a training step once its loss has been read."""
+
+    step: int
+    epoch: int
+    loss: torch.Tensor  # on the device until read
+    names: list[str]  # the batch's first samples, to name in an error
+    learning_rate: float
+    group_learning_rates: dict[str, float]
+
+
 class Trainer:
     """Trains a task's model; validates by the task's metric; keeps ``best.ckpt`` and the last K."""
 
@@ -79,6 +92,8 @@ class Trainer:
             collate_fn=task.collator(),
             num_workers=self.cfg.num_workers,
             pin_memory=context.device.type == "cuda",
+            persistent_workers=self.cfg.num_workers > 0,  # no worker start-up stall at each epoch
+            prefetch_factor=self.cfg.prefetch_batches if self.cfg.num_workers > 0 else None,
             # worker seeds from a generator of its own: starting an epoch's iterator must not draw from
             # the global RNG, or a run resumed mid-epoch would see other dropout masks than the original
             generator=torch.Generator().manual_seed(self.cfg.seed),
@@ -190,14 +205,15 @@ class Trainer:
         return finished_epoch and (self.epoch + 1) % self.cfg.validate_every == 0
 
     # ----- training ------------------------------------------------------------------------------
-    def _train_step(self, batch: dict) -> float:
-        """Forward under the configured precision, backward (loss-scaled for fp16), clip, step."""
+    def _train_step(self, batch: dict) -> torch.Tensor:
+        """Forward under the configured precision, backward (loss-scaled for fp16), clip, step: all queued.
+
+        The loss comes back as a device tensor, read one step later (:meth:`_report`), so that the
+        host never waits for the device inside a step.
+        """
         network = self.ddp or self.model
         with self.context.precision.autocast():
             loss = self.task.loss(network, batch, self.context.device)
-        value = loss.item()
-        if not math.isfinite(value):
-            raise FloatingPointError(f"loss is {value} at step {self.step} (batch {batch['names'][:3]}...)")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
@@ -205,36 +221,56 @@ class Trainer:
         self.scaler.step(self.optimizer)  # skipped (fp16) when the gradients overflowed
         self.scaler.update()
         self.scheduler.step()
-        return value
+        return loss.detach()
 
-    def _log_step(self, loss: float) -> None:
-        if self.step % self.cfg.log_every:
-            return
-        lr = self.scheduler.get_last_lr()[0]
-        self.log.info("step %d epoch %d loss %.4f lr %.3g", self.step, self.epoch, loss, lr)
+    def _report(self, step: StepReport, progress: tqdm) -> None:
+        """A finished step's loss: stop on a non-finite one, else show and log it."""
+        loss = step.loss.item()
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"loss is {loss} at step {step.step} (batch {step.names}...)")
+        progress.update(1)
+        progress.set_postfix(epoch=step.epoch, loss=f"{loss:.3f}", refresh=False)
+        if step.step % self.cfg.log_every == 0:
+            self._log_step(step, loss)
+
+    def _log_step(self, step: StepReport, loss: float) -> None:
+        self.log.info("step %d epoch %d loss %.4f lr %.3g", step.step, step.epoch, loss, step.learning_rate)
         if self.writer:
-            self.writer.add_scalar("train/loss", loss, self.step)
-            for group in self.optimizer.param_groups:
-                self.writer.add_scalar(f"lr/{group['name']}", group["lr"], self.step)
+            self.writer.add_scalar("train/loss", loss, step.step)
+            for name, learning_rate in step.group_learning_rates.items():
+                self.writer.add_scalar(f"lr/{name}", learning_rate, step.step)
 
     def _train_epoch(self, progress: tqdm) -> None:
-        """Train the rest of the current epoch (or up to ``total_steps``), validating when due."""
+        """Train the rest of the current epoch (or up to ``total_steps``), validating when due.
+
+        Each step's loss is read once the next step is queued (or before validating, at the end of
+        the epoch and of training), so the device is never left idle waiting for the host.
+        """
         self.sampler.set_epoch(self.epoch, start_batch=self.batch_in_epoch)
         self.dataset.set_epoch(self.epoch)  # per-epoch randomness of the data (video frame sampling)
+        pending: StepReport | None = None
         for batch in self.loader:
             loss = self._train_step(batch)
+            if pending is not None:
+                self._report(pending, progress)
             self.step, self.batch_in_epoch = self.step + 1, self.batch_in_epoch + 1
-            progress.update(1)
-            progress.set_postfix(epoch=self.epoch, loss=f"{loss:.3f}", refresh=False)
-            self._log_step(loss)
+            groups = {group["name"]: group["lr"] for group in self.optimizer.param_groups}
+            pending = StepReport(
+                self.step, self.epoch, loss, batch.get("names", [])[:3], self.scheduler.get_last_lr()[0], groups
+            )
             finished_epoch = self.batch_in_epoch == self.steps_per_epoch
             validate_now = self._due(finished_epoch) or self.step == self.total_steps
             if finished_epoch:
                 self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+            if validate_now or finished_epoch or self.step >= self.total_steps:
+                self._report(pending, progress)
+                pending = None
             if validate_now:
                 self.validate()
             if self.step >= self.total_steps:
                 return
+        if pending is not None:
+            self._report(pending, progress)
 
     def train(self) -> None:
         """Run until ``max_steps`` or ``epochs``; validate on schedule and at the last step."""

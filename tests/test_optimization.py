@@ -53,3 +53,12 @@ def test_a_models_own_parameters_are_optimised_too():
     model = nn.Linear(2, 1)
     groups = build_optimizer(model, TrainingConfig(model_dir="m")).param_groups
     assert sorted(p.numel() for group in groups for p in group["params"]) == [1, 2]
+
+
+def test_the_fused_kernel_is_used_on_a_gpu_only():
+    assert not build_optimizer(TwoPart(), TrainingConfig(model_dir="m")).defaults["fused"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_fused_kernel_on_a_gpu():
+    assert build_optimizer(TwoPart().cuda(), TrainingConfig(model_dir="m")).defaults["fused"]

@@ -53,14 +53,16 @@ def test_run_writes_wer_report_with_counts_and_per_sample_glosses(trained):
     assert "'unreadable videos skipped': 2" in log  # once per epoch
 
 
-def test_resume_equals_uninterrupted_training(trained, tmp_path):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_resume_equals_uninterrupted_training(trained, tmp_path, workers):
+    """Whatever the number of (persistent) DataLoader workers: the run was trained with none."""
     config_path, root = trained
     interrupted = tmp_path / "model"
     shutil.copytree(root / "model", interrupted)
     first, last = RunDirectory(interrupted).step_checkpoints()
     last.unlink()
     config = yaml.safe_load(config_path.read_text())
-    config["training"]["model_dir"] = str(interrupted)
+    config["training"].update(model_dir=str(interrupted), num_workers=workers)
     assert training.main(["--config", str(write_config(tmp_path / "resume.yaml", config)), "--resume", str(first)]) == 0
     expected = torch.load(root / "model" / last.name, weights_only=False)
     got = torch.load(interrupted / last.name, weights_only=False)

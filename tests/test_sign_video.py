@@ -88,3 +88,18 @@ def test_frame_folders_with_differing_sizes_are_skipped(tmp_path):
     examples = encode_video_samples([Sample("mixed", "BOOK", "t")], "train", source, VOCAB, skip_missing=True).examples
     item = SignVideoDataset(examples, source, max_frames=16, min_frames=4)[0]
     assert isinstance(item, SkippedVideo) and "frames of differing size" in item.reason
+
+
+def test_persistent_workers_see_each_epoch_and_load_what_the_main_process_would(videos):
+    examples = encode_video_samples(samples("a", "c"), "train", videos, VOCAB, skip_missing=True).examples
+    dataset = SignVideoDataset(examples * 3, videos, max_frames=64, min_frames=8, rescale=(0.5, 1.5), seed=1)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=None, num_workers=2, persistent_workers=True, collate_fn=lambda item: item
+    )
+    seen = {}
+    for epoch in range(4):
+        dataset.set_epoch(epoch)
+        seen[epoch] = [len(item.frames) for item in loader]
+    assert len({tuple(lengths) for lengths in seen.values()}) > 1  # the workers' rescales follow the epoch
+    dataset.set_epoch(2)
+    assert seen[2] == [len(dataset[i].frames) for i in range(len(dataset))]

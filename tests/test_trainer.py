@@ -107,3 +107,39 @@ def test_resuming_mid_run_ends_with_the_same_weights(line_trainer, tmp_path):
     again = load_checkpoint(RunDirectory(tmp_path / "model").step_checkpoint(96))
     for key, tensor in finished["model"].items():
         assert torch.equal(again["model"][key], tensor), key
+
+
+def test_each_loss_is_read_only_after_the_next_step_is_queued(line_trainer, monkeypatch):
+    """On a GPU, reading a tensor (``.item()``) makes the host wait: the trainer reads each loss one step late."""
+    trainer = line_trainer(epochs=1)
+    events, losses = [], []
+    real_item, real_train_step = torch.Tensor.item, trainer._train_step
+
+    def item(tensor):
+        events.extend(f"read {i}" for i, loss in enumerate(losses) if tensor is loss)
+        return real_item(tensor)
+
+    def train_step(batch):
+        events.append(f"step {len(losses)}")
+        losses.append(real_train_step(batch))
+        return losses[-1]
+
+    monkeypatch.setattr(torch.Tensor, "item", item)
+    monkeypatch.setattr(trainer, "_train_step", train_step)
+    monkeypatch.setattr(trainer, "validate", lambda: None)
+    trainer.train()
+    expected = ["step 0", *[event for i in range(1, 12) for event in (f"step {i}", f"read {i - 1}")], "read 11"]
+    assert events == expected  # the last one is read when the epoch ends
+
+
+def test_a_non_finite_loss_stops_training_naming_the_step_before_any_checkpoint_holds_it(line_trainer, tmp_path):
+    trainer = line_trainer(epochs=2)
+    loss = trainer.task.loss
+    trainer.task.loss = lambda model, batch, device: (
+        loss(model, batch, device) * (float("nan") if trainer.step == 14 else 1.0)
+    )
+    with pytest.raises(FloatingPointError, match="loss is nan at step 15"):
+        trainer.train()
+    run = RunDirectory(tmp_path / "model")
+    assert [p.name for p in run.step_checkpoints()] == ["step_12.ckpt"]
+    assert all(torch.isfinite(t).all() for t in load_checkpoint(run.best_checkpoint)["model"].values())
