@@ -121,7 +121,7 @@ class VideoTranslator:
         frames, available = self.preprocessing.read_file(path)
         decoded = time.perf_counter()
         videos = self.preprocessing.network_input(frames[None], self.device, training=False)
-        inputs, lengths = videos, torch.tensor([len(frames)], device=self.device)
+        inputs, lengths = videos, torch.tensor([len(frames)])  # lengths stay on the host
         with self.task.context.precision.autocast():
             if self.backbone is not None:
                 inputs, lengths = self.backbone(videos, lengths)

@@ -16,6 +16,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from core.host_transfer import to_device
+
 # torchvision's S3D Kinetics-400 preprocessing
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
@@ -84,7 +86,7 @@ def colour_jitter(videos: torch.Tensor, strength: float, generator: torch.Genera
     shape = (len(videos), 1, 1, 1, 1)
 
     def factors() -> torch.Tensor:
-        return torch.empty(shape).uniform_(1 - strength, 1 + strength, generator=generator).to(videos.device)
+        return to_device(torch.empty(shape).uniform_(1 - strength, 1 + strength, generator=generator), videos.device)
 
     videos = videos * factors()
     mean = videos.mean(dim=(1, 2, 3, 4), keepdim=True)
@@ -107,12 +109,12 @@ def prepare_videos(
     videos = frames.permute(0, 4, 1, 2, 3).float() / 255.0
     batch, frames_count = videos.shape[0], videos.shape[2]
     if training:
-        boxes = random_crop_boxes(batch, area, ratio, generator).to(videos.device)
+        boxes = to_device(random_crop_boxes(batch, area, ratio, generator), videos.device)
     else:  # centre_crop: the fraction of each side kept
-        boxes = torch.tensor([[0.0, 0.0, 2 * centre_crop, 2 * centre_crop]], device=videos.device).expand(batch, 4)
+        boxes = to_device(torch.tensor([[0.0, 0.0, 2 * centre_crop, 2 * centre_crop]]), videos.device).expand(batch, 4)
     videos = F.grid_sample(videos, _crop_grid(boxes, frames_count, size), mode="bilinear", align_corners=False)
     if training and jitter > 0:
         videos = colour_jitter(videos, jitter, generator)
-    mean = torch.tensor(KINETICS_MEAN, device=videos.device).view(1, 3, 1, 1, 1)
-    std = torch.tensor(KINETICS_STD, device=videos.device).view(1, 3, 1, 1, 1)
+    mean = to_device(torch.tensor(KINETICS_MEAN), videos.device).view(1, 3, 1, 1, 1)
+    std = to_device(torch.tensor(KINETICS_STD), videos.device).view(1, 3, 1, 1, 1)
     return (videos - mean) / std

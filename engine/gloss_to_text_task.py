@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from core.config import Config
+from core.host_transfer import to_device
 from core.run_directory import RunDirectory
 from core.vocabulary import GlossVocabulary
 from dataset.batching import InMemoryExamples
@@ -129,7 +130,7 @@ class GlossToTextTask:
 
     def loss(self, model: nn.Module, batch: dict, device: torch.device) -> torch.Tensor:
         """Label-smoothed cross-entropy of the text labels."""
-        return model(*self.inputs.network_input(batch, training=True), batch["labels"].to(device))
+        return model(*self.inputs.network_input(batch, training=True), to_device(batch["labels"], device))
 
     # ----- evaluation ----------------------------------------------------------------------
     @staticmethod

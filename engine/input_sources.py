@@ -15,6 +15,7 @@ from typing import Protocol
 
 import torch
 
+from core.host_transfer import to_device
 from core.vocabulary import GlossVocabulary
 from dataset.batching import InMemoryExamples
 from dataset.gloss_text import GlossTextCollator
@@ -40,7 +41,8 @@ class InputSource(Protocol):
         """An example's input length, for length-sorted batches."""
 
     def network_input(self, batch: dict, training: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """The batch's inputs and their lengths (or mask) on the device, augmented when ``training``."""
+        """The batch's inputs on the device, augmented when ``training``, and their lengths (kept on the
+        host, where CTC reads them) or attention mask (on the device)."""
 
     def readable(self, batch: dict, split: str, counts: Counter | None) -> bool:
         """Whether the batch has input to run on; training (``counts`` given) counts what was skipped,
@@ -67,7 +69,7 @@ class GlossInput:
 
     def network_input(self, batch: dict, training: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """Gloss ids and their attention mask."""
-        return batch["gloss_ids"].to(self.device), batch["gloss_mask"].to(self.device)
+        return to_device(batch["gloss_ids"], self.device), to_device(batch["gloss_mask"], self.device)
 
     @staticmethod
     def readable(batch: dict, split: str, counts: Counter | None) -> bool:
@@ -95,7 +97,7 @@ class FeatureInput:
         return len(example.features)
 
     def network_input(self, batch: dict, training: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        return batch["features"].to(self.device), batch["lengths"].to(self.device)
+        return to_device(batch["features"], self.device), batch["lengths"]
 
     @staticmethod
     def readable(batch: dict, split: str, counts: Counter | None) -> bool:
@@ -120,7 +122,7 @@ class VideoInput:
 
     def network_input(self, batch: dict, training: bool) -> tuple[torch.Tensor, torch.Tensor]:
         videos = self.preprocessing.network_input(batch["frames"], self.device, training)
-        return videos, batch["lengths"].to(self.device)
+        return videos, batch["lengths"]
 
     @staticmethod
     def readable(batch: dict, split: str, counts: Counter | None) -> bool:

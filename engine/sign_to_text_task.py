@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from core.config import Config
+from core.host_transfer import to_device
 from core.run_directory import RunDirectory
 from core.vocabulary import GlossVocabulary
 from dataset.feature_store import load_store
@@ -141,7 +142,7 @@ class SignToTextTask:
             labels = [self.tokenizer.eos_token_id, self.tokenizer.convert_tokens_to_ids(self.config.data.tgt_lang)]
             return 0.0 * self.loss(model, self.inputs.blank_batch(labels), device)
         inputs, lengths = self.inputs.network_input(batch, training=True)
-        output = model(inputs, lengths, pad(batch["label_ids"], self.tokenizer.pad_token_id).to(device))
+        output = model(inputs, lengths, to_device(pad(batch["label_ids"], self.tokenizer.pad_token_id), device))
         recognition = ctc_loss(output.recognition.log_probs, output.recognition.lengths, batch["targets"]).loss
         weights = self.config.s2t
         return weights.recognition_weight * recognition + weights.translation_weight * output.translation_loss

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.host_transfer import to_device
 from modelling.ctc_decoding import BLANK
 from modelling.s3d import S3DBackbone
 from modelling.visual_head import VisualHead
@@ -34,7 +35,7 @@ def ctc_loss(log_probs: torch.Tensor, lengths: torch.Tensor, targets: list[list[
     contribute zero (``zero_infinity``) and are counted.
     """
     target_lengths = torch.tensor([len(t) for t in targets], dtype=torch.long)
-    flat = torch.tensor([g for t in targets for g in t], dtype=torch.long)
+    flat = to_device(torch.tensor([g for t in targets for g in t], dtype=torch.long), log_probs.device)
     losses = F.ctc_loss(
         log_probs.transpose(0, 1).float(),
         flat,
@@ -45,13 +46,13 @@ def ctc_loss(log_probs: torch.Tensor, lengths: torch.Tensor, targets: list[list[
         zero_infinity=True,
     )
     infeasible = sum(int(n) < min_ctc_frames(t) for n, t in zip(lengths.tolist(), targets, strict=True))
-    loss = (losses / target_lengths.clamp(min=1).to(losses.device)).mean()
+    loss = (losses / to_device(target_lengths.clamp(min=1), losses.device)).mean()
     return CTCResult(loss, infeasible)
 
 
 @dataclass
 class RecognitionOutput:
-    """Gloss features (B×T'×hidden), gloss log-probabilities (B×T'×K) and valid lengths."""
+    """Gloss features (B×T'×hidden), gloss log-probabilities (B×T'×K) and valid lengths (where the input's were)."""
 
     gloss_features: torch.Tensor
     log_probs: torch.Tensor
@@ -66,7 +67,11 @@ class SignToGloss(nn.Module):
         self.backbone, self.head = backbone, head
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> RecognitionOutput:
-        """``inputs``: videos B×3×T×H×W with frame counts, or features B×T'×C with feature counts."""
+        """``inputs``: videos B×3×T×H×W with frame counts, or features B×T'×C with feature counts.
+
+        The counts are best given on the host: the output's lengths are then there too, where CTC
+        and decoding read them without waiting for the device.
+        """
         if self.backbone is not None:
             inputs, lengths = self.backbone(inputs, lengths)
         gloss_features, logits = self.head(inputs, lengths)

@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
 from core.config import GenerationConfig
+from core.host_transfer import to_device
 from core.vocabulary import GlossVocabulary
 from modelling.ctc_decoding import CTCBeamSearch
 from modelling.recognition import RecognitionOutput, SignToGloss
@@ -64,8 +65,8 @@ class SignToText(nn.Module):
         """
         mapped = self.mapper(recognition.gloss_features)
         batch, frames, dim = mapped.shape
-        lengths = recognition.lengths.to(mapped.device)
-        ends = self.gloss_embedding(torch.tensor(self.end_ids, device=mapped.device))
+        lengths = to_device(recognition.lengths, mapped.device)
+        ends = self.gloss_embedding(to_device(torch.tensor(self.end_ids), mapped.device))
         ends = (ends * self.translator.embed_scale).to(mapped.dtype)
         embeds = torch.cat([mapped, mapped.new_zeros(batch, 2, dim)], dim=1)
         embeds = embeds * valid_mask(lengths, frames + 2)[..., None]

@@ -15,6 +15,8 @@ import math
 import torch
 from torch import nn
 
+from core.host_transfer import to_device
+
 
 def valid_mask(lengths: torch.Tensor, max_length: int) -> torch.Tensor:
     """B×T boolean mask, True on the first ``lengths[b]`` frames."""
@@ -86,8 +88,11 @@ class VisualHead(nn.Module):
         self.classifier = nn.Linear(hidden_dim, num_classes)
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Gloss features (B×T×hidden) and gloss logits (B×T×classes); padded frames are zeros."""
-        mask = valid_mask(lengths, features.shape[1])
+        """Gloss features (B×T×hidden) and gloss logits (B×T×classes); padded frames are zeros.
+
+        ``lengths`` may be on the host (the usual case) or on the features' device.
+        """
+        mask = valid_mask(to_device(lengths, features.device), features.shape[1])
         keep = mask[..., None]  # boolean: multiplying keeps each activation's dtype
         x = torch.relu(self.norm(self.projection(features), mask))
         x = self.dropout(x + sinusoidal_positions(x.shape[1], x.shape[2], x.device, x.dtype)) * keep
