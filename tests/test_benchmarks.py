@@ -10,6 +10,7 @@ import pytest
 from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
+import s2g_input_pipeline
 import video_memory
 
 pytestmark = pytest.mark.slow
@@ -25,3 +26,15 @@ def test_video_memory_benchmark_times_translate_and_s3d_per_video(pipeline, tmp_
         numbers = re.findall(r"[\d.]+", row.split("|", 1)[1])
         seconds, peak, frames, decoded = float(numbers[0]), float(numbers[1]), int(numbers[2]), row.split()[-4]
         assert seconds > 0 and peak > 100 and frames == used and decoded == "36x64", row
+
+
+def test_input_pipeline_benchmark_measures_every_layout_with_and_without_workers(tmp_path, capsys):
+    sizes = ["--videos", "4", "--height", "48", "--width", "40", "--img-size", "24", "--decode-size", "32"]
+    s2g_input_pipeline.main(
+        [*sizes, "--workdir", str(tmp_path), "--epochs", "2", "--batch-size", "2", "--workers", "0", "1"]
+    )
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
+    assert set(rows) == {"frames", "zip", "file"}
+    for row in rows.values():
+        rates = [float(x) for x in re.findall(r"(\d+\.\d+) \(", row)]
+        assert len(rates) == 3 and min(rates) > 0 and "1w persistent" in row, row

@@ -1,0 +1,176 @@
+"""Benchmark: the Sign2Gloss input pipeline on a PHOENIX-shaped fake set, per storage layout.
+
+    python benchmarks/s2g_input_pipeline.py [--workdir runs/benchmark_input] [--videos 48]
+        [--layouts frames zip file] [--workers 0 2] [--batch-size 8] [--epochs 3]
+
+Writes (once) a fake set shaped like PHOENIX-2014T: ``--videos`` clips of 80-160 frames at 210x260
+(the toy renderer's signers, scaled up), stored as PNG frame folders (``frames``), JPEG frame folders
+in one zip (``zip``) and H.264 mp4 files (``file``). For each layout it reports:
+
+- decoding in one process: clips/s and sampled frames/s of the training dataset (frames read,
+  sampled with a random temporal rescale and scaled to ``--decode-size`` as they are decoded);
+- the training DataLoader alone (length-bucketed shuffled batches, collation, pinned when a GPU is
+  there) with each ``--workers`` count: clips/s over the epochs after the first, and the median
+  wait for an epoch's first batch, with persistent workers (what training.py uses) and without.
+
+The model's side is ``benchmarks/s2g_throughput.py``; the ratio of the two says whether the GPU
+would wait for data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import random
+import statistics
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import DataLoader
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core.config import VideoConfig  # noqa: E402
+from dataset.batching import BucketBatchSampler  # noqa: E402
+from dataset.sign_video import VideoExample  # noqa: E402
+from dataset.toy_sign_video import render_glosses, signer_style, write_frame_folder  # noqa: E402
+from dataset.video_preprocessing import VideoPreprocessing  # noqa: E402
+from dataset.video_reader import write_video_file  # noqa: E402
+
+GLOSSES = ["BOOK", "BUY", "CAR", "APPLE", "SUN", "RAIN", "TOMORROW", "SCHOOL", "DOCTOR", "LIKE"]
+TEMPLATES = {"frames": "{name}", "zip": "{name}", "file": "{name}.mp4"}
+
+
+def fake_clip(index: int, frames: int, height: int, width: int) -> torch.Tensor:
+    """``frames`` frames of a toy signer at ``height``x``width`` (rendered small, scaled up smoothly)."""
+    rng = random.Random(index)
+    rendered = render_glosses(rng.sample(GLOSSES, 6), signer_style(f"Signer{index % 8}", index), size=64)
+    rendered = rendered[torch.linspace(0, len(rendered) - 1, frames).round().long()]
+    scaled = F.interpolate(rendered.permute(0, 3, 1, 2).float(), size=(height, width), mode="bilinear")
+    return scaled.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+
+
+def write_fake_set(root: Path, videos: int, height: int, width: int) -> dict[str, int]:
+    """The fake set in the three layouts under ``root`` (written once): each clip's name and frame count."""
+    clips = {f"clip{i:04d}": random.Random(i).randint(80, 160) for i in range(videos)}
+    done = root / f"done-{videos}-{height}x{width}"
+    if done.is_file():
+        return clips
+    for layout in ("file", "zip"):
+        (root / layout).mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(root / "zip" / "videos.zip", "w") as archive:
+        for index, (name, frames) in enumerate(clips.items()):
+            clip = fake_clip(index, frames, height, width)
+            write_frame_folder(clip, root / "frames" / name)
+            write_video_file(clip, root / "file" / f"{name}.mp4", lossless=False)
+            for frame_index, frame in enumerate(clip.numpy()):
+                buffer = io.BytesIO()
+                Image.fromarray(frame).save(buffer, format="JPEG", quality=90)
+                archive.writestr(f"{name}/images{frame_index:04d}.jpg", buffer.getvalue())
+    done.touch()
+    return clips
+
+
+def preprocessing(root: Path, layout: str, args: argparse.Namespace) -> VideoPreprocessing:
+    location = root / ("zip/videos.zip" if layout == "zip" else layout)
+    video = VideoConfig(str(location), layout, TEMPLATES[layout], img_size=args.img_size, decode_size=args.decode_size)
+    return VideoPreprocessing(video, seed=0)
+
+
+def examples_of(pipeline: VideoPreprocessing, clips: dict[str, int]) -> list[VideoExample]:
+    return [VideoExample(name, pipeline.source.location("train", name), [4, 5], "", n) for name, n in clips.items()]
+
+
+def size_mb(path: Path) -> float:
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return sum(p.stat().st_size for p in files) / 2**20
+
+
+def decode_rate(pipeline: VideoPreprocessing, examples: list[VideoExample]) -> tuple[float, float]:
+    """Clips/s and sampled frames/s of the training dataset read item by item in this process."""
+    dataset = pipeline.dataset(examples, training=True)
+    started, frames = time.perf_counter(), 0
+    for index in range(len(dataset)):
+        frames += len(dataset[index].frames)  # an unreadable clip would stop here: the set is made to be read
+    seconds = time.perf_counter() - started
+    return len(dataset) / seconds, frames / seconds
+
+
+def loader_rate(
+    pipeline: VideoPreprocessing, examples: list[VideoExample], workers: int, persistent: bool, args: argparse.Namespace
+) -> tuple[float, float]:
+    """Clips/s of the training DataLoader over epochs 2.., and the median wait for an epoch's first batch."""
+    dataset = pipeline.dataset(examples, training=True)
+    sampler = BucketBatchSampler([e.length for e in examples], args.batch_size, shuffle=True, seed=0)
+    loader = DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        collate_fn=pipeline.collate,
+        num_workers=workers,
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=persistent and workers > 0,
+        prefetch_factor=4 if workers else None,
+    )
+    waits, clips, seconds = [], 0, 0.0
+    for epoch in range(args.epochs):
+        sampler.set_epoch(epoch)
+        dataset.set_epoch(epoch)
+        started = time.perf_counter()
+        first = None
+        for batch in loader:
+            first = first or time.perf_counter() - started
+            if epoch:
+                clips += len(batch["names"])
+        if epoch:
+            waits.append(first)
+            seconds += time.perf_counter() - started
+    return clips / seconds, statistics.median(waits)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", default=str(ROOT / "runs" / "benchmark_input"))
+    parser.add_argument("--videos", type=int, default=48)
+    parser.add_argument("--height", type=int, default=260)
+    parser.add_argument("--width", type=int, default=210)
+    parser.add_argument("--layouts", nargs="+", choices=sorted(TEMPLATES), default=["frames", "zip", "file"])
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=3, help="the first is a warm-up")
+    parser.add_argument("--img-size", type=int, default=224)
+    parser.add_argument("--decode-size", type=int, default=256)
+    args = parser.parse_args(argv)
+    if args.epochs < 2:
+        parser.error("--epochs must be at least 2 (the first is a warm-up)")
+    root = Path(args.workdir)
+    clips = write_fake_set(root, args.videos, args.height, args.width)
+    frames = sum(clips.values())
+    print(
+        f"S2G input pipeline | {args.videos} clips, {frames} frames at {args.width}x{args.height}, decoded to "
+        f"{args.decode_size} px | batch {args.batch_size}, {args.epochs - 1} timed epochs | torch {torch.__version__}"
+    )
+    print(f"{'layout':<8}{'MB':>8}{'clips/s 1 proc':>16}{'frames/s':>10}   loader clips/s (first-batch wait s)")
+    for layout in args.layouts:
+        pipeline = preprocessing(root, layout, args)
+        examples = examples_of(pipeline, clips)
+        clip_rate, frame_rate = decode_rate(pipeline, examples)
+        loaders = []
+        for workers in args.workers:
+            for persistent in (True, False) if workers else (False,):
+                rate, wait = loader_rate(pipeline, examples, workers, persistent, args)
+                kind = f"{workers}w{' persistent' if persistent else ''}"
+                loaders.append(f"{kind}: {rate:.1f} ({wait:.2f})")
+        source = root / ("zip/videos.zip" if layout == "zip" else layout)
+        row = f"{layout:<8}{size_mb(source):>8.0f}{clip_rate:>16.1f}{frame_rate:>10.0f}   " + "; ".join(loaders)
+        print(row, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
