@@ -13,6 +13,11 @@ in one zip (``zip``) and H.264 mp4 files (``file``). For each layout it reports:
   there) with each ``--workers`` count: clips/s over the epochs after the first, and the median
   wait for an epoch's first batch, with persistent workers (what training.py uses) and without.
 
+With ``--end-to-end``, it also runs ``training.py`` with ``phoenix-2014t_s2g.yaml`` (random S3D
+start; ``--train-override KEY=VALUE`` changes it) on the fake set in each layout, and reports its
+clips/s over the epochs after the first (from ``train.log``'s per-step lines, 1 s resolution) and,
+where ``nvidia-smi`` is there, the share of that time the GPU was busy (sampled every 200 ms).
+
 The model's side is ``benchmarks/s2g_throughput.py``; the ratio of the two says whether the GPU
 would wait for data.
 """
@@ -22,14 +27,20 @@ from __future__ import annotations
 import argparse
 import io
 import random
+import re
+import shutil
 import statistics
+import subprocess
 import sys
+import threading
 import time
 import zipfile
+from datetime import datetime
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+import yaml
 from PIL import Image
 from torch.utils.data import DataLoader
 
@@ -39,12 +50,15 @@ sys.path.insert(0, str(ROOT))
 from core.config import VideoConfig  # noqa: E402
 from dataset.batching import BucketBatchSampler  # noqa: E402
 from dataset.sign_video import VideoExample  # noqa: E402
+from dataset.toy_sign_language import write_records  # noqa: E402
 from dataset.toy_sign_video import render_glosses, signer_style, write_frame_folder  # noqa: E402
 from dataset.video_preprocessing import VideoPreprocessing  # noqa: E402
 from dataset.video_reader import write_video_file  # noqa: E402
 
 GLOSSES = ["BOOK", "BUY", "CAR", "APPLE", "SUN", "RAIN", "TOMORROW", "SCHOOL", "DOCTOR", "LIKE"]
 TEMPLATES = {"frames": "{name}", "zip": "{name}", "file": "{name}.mp4"}
+CONFIG = ROOT / "experiments" / "configs" / "phoenix-2014t_s2g.yaml"
+STEP_LINE = re.compile(r"^(\S+ \S+) INFO step (\d+) epoch (\d+) loss ")
 
 
 def fake_clip(index: int, frames: int, height: int, width: int) -> torch.Tensor:
@@ -133,6 +147,64 @@ def loader_rate(
     return clips / seconds, statistics.median(waits)
 
 
+def training_config(root: Path, clips: dict[str, int], layout: str, args: argparse.Namespace) -> Path:
+    """A phoenix-2014t_s2g.yaml run on the fake set in ``layout``, validated only after its last epoch."""
+    run = root / f"train-{layout}"
+    shutil.rmtree(run, ignore_errors=True)
+    records = [{"name": name, "gloss": "BOOK BUY CAR", "text": "a b c", "num_frames": n} for name, n in clips.items()]
+    for split, part in (("train", records), ("dev", records[:4]), ("test", records[:4])):
+        write_records(part, run / f"fake.{split}")
+    config = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
+    config["data"].update({split: str(run / f"fake.{split}") for split in ("train", "dev", "test")})
+    location = root / ("zip/videos.zip" if layout == "zip" else layout)
+    config["data"]["video"].update(root=str(location), format=layout, path=TEMPLATES[layout])
+    config["data"]["video"].update(img_size=args.img_size, decode_size=args.decode_size)
+    config["recognition"]["s3d_weights"] = None
+    config["training"].update(model_dir=str(run / "model"), epochs=args.epochs, validate_every=args.epochs, log_every=1)
+    config["training"].update(batch_size=args.batch_size, num_workers=max(args.workers))
+    path = run / "config.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def gpu_busy_sampler(samples: list[tuple[float, float]]) -> subprocess.Popen | None:
+    """nvidia-smi's GPU utilisation every 200 ms into ``samples`` (time, percent), if nvidia-smi is there."""
+    if shutil.which("nvidia-smi") is None:
+        return None
+    command = ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits", "-lms", "200"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+
+    def read() -> None:
+        for line in process.stdout:
+            if line.strip().isdigit():
+                samples.append((time.time(), float(line)))
+
+    threading.Thread(target=read, daemon=True).start()
+    return process
+
+
+def end_to_end(root: Path, clips: dict[str, int], layout: str, args: argparse.Namespace) -> str:
+    """training.py on the fake set: clips/s after the first epoch and the GPU's busy share in that time."""
+    config = training_config(root, clips, layout, args)
+    samples: list[tuple[float, float]] = []
+    sampler = gpu_busy_sampler(samples)
+    command = [sys.executable, str(ROOT / "training.py"), "--config", str(config)]
+    command += [item for override in args.train_override for item in ("-o", override)]
+    try:
+        subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    finally:
+        if sampler is not None:
+            sampler.terminate()
+    steps = [STEP_LINE.match(line) for line in (config.parent / "model" / "train.log").read_text().splitlines()]
+    steps = [(datetime.fromisoformat(m[1]).timestamp(), int(m[2]), int(m[3])) for m in steps if m]
+    start = max(t for t, _, epoch in steps if epoch == 0)
+    timed = [(t, step) for t, step, epoch in steps if epoch > 0]
+    seconds = max(timed[-1][0] - start, 1.0)
+    busy = [percent for t, percent in samples if start <= t <= timed[-1][0] + 1]
+    gpu = f", GPU busy {statistics.mean(busy):.0f}%" if busy else ""
+    return f"{len(timed) * args.batch_size / seconds:.1f} clips/s{gpu}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", default=str(ROOT / "runs" / "benchmark_input"))
@@ -145,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=3, help="the first is a warm-up")
     parser.add_argument("--img-size", type=int, default=224)
     parser.add_argument("--decode-size", type=int, default=256)
+    parser.add_argument("--end-to-end", action="store_true", help="also time training.py on the fake set")
+    parser.add_argument("--train-override", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     if args.epochs < 2:
         parser.error("--epochs must be at least 2 (the first is a warm-up)")
@@ -168,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
                 loaders.append(f"{kind}: {rate:.1f} ({wait:.2f})")
         source = root / ("zip/videos.zip" if layout == "zip" else layout)
         row = f"{layout:<8}{size_mb(source):>8.0f}{clip_rate:>16.1f}{frame_rate:>10.0f}   " + "; ".join(loaders)
+        if args.end_to_end:
+            row += f" | training.py: {end_to_end(root, clips, layout, args)}"
         print(row, flush=True)
     return 0
 

@@ -38,3 +38,12 @@ def test_input_pipeline_benchmark_measures_every_layout_with_and_without_workers
     for row in rows.values():
         rates = [float(x) for x in re.findall(r"(\d+\.\d+) \(", row)]
         assert len(rates) == 3 and min(rates) > 0 and "1w persistent" in row, row
+
+
+def test_input_pipeline_benchmark_times_training_end_to_end(tmp_path, capsys):
+    sizes = ["--videos", "4", "--height", "48", "--width", "40", "--img-size", "24", "--decode-size", "32"]
+    tiny = ["recognition.use_block=1", "recognition.freeze_block=0", "training.device=cpu"]
+    args = [*sizes, "--workdir", str(tmp_path), "--epochs", "2", "--batch-size", "2", "--workers", "1"]
+    s2g_input_pipeline.main([*args, "--layouts", "file", "--end-to-end", *(f"--train-override={o}" for o in tiny)])
+    (row,) = capsys.readouterr().out.splitlines()[2:]
+    assert float(re.search(r"training.py: (\d+\.\d+) clips/s", row)[1]) > 0, row
