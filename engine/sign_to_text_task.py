@@ -202,7 +202,9 @@ class SignToTextTask:
         references = [e.text for e in examples]
         gloss_references = [e.reference for e in examples]
         names = [e.name for e in examples]
-        return score_translation(name, names, texts, references, level, encoded.counts, (glosses, gloss_references))
+        cleanup = self.config.recognition.wer_cleanup
+        pairs = (glosses, gloss_references)
+        return score_translation(name, names, texts, references, level, encoded.counts, pairs, cleanup)
 
 
 def _load_recognition(recognition: SignToGloss, state: dict, source: str) -> None:

@@ -49,12 +49,15 @@ def score_translation(
     level: str,
     counts: dict,
     glosses: tuple[list[str], list[str]] | None = None,
+    cleanup: str = "none",
 ) -> EvaluationResult:
-    """BLEU-1..4 and ROUGE-L; with ``glosses`` (hypotheses, references) also the WER of the recognised glosses."""
+    """BLEU-1..4 and ROUGE-L; with ``glosses`` (hypotheses, references) also the WER of the recognised
+    glosses, after the gloss ``cleanup`` as in :func:`score_recognition`."""
     metrics = translation_scores(hypotheses, references, level)
     convention = TRANSLATION_CONVENTION
     if glosses is not None:
-        metrics["wer"] = corpus_wer(*glosses).wer
-        convention += "; WER: CTC recognition"
+        clean = CLEANUPS[cleanup]
+        metrics["wer"] = corpus_wer(*([clean(g) for g in side] for side in glosses)).wer
+        convention += f"; WER: CTC recognition, cleanup: {cleanup}"
     rows = list(zip(names, hypotheses, references, strict=True))
     return EvaluationResult(split, metrics, rows, dict(counts), convention)

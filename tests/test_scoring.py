@@ -26,3 +26,10 @@ def test_translation_adds_the_recognition_wer_only_when_glosses_are_given():
     assert plain.metrics["bleu4"] == pytest.approx(100.0) and "wer" not in plain.metrics
     joint = score_translation("test", ["a", "b"], texts, texts, "word", {}, (["A B", "C"], ["A B", "D"]))
     assert joint.metrics["wer"] == pytest.approx(100 / 3) and "WER: CTC recognition" in joint.convention
+
+
+def test_the_recognition_wer_beside_a_translation_applies_the_gloss_cleanup():
+    texts, glosses = ["es regnet"], (["__ON__ NORDRAUM REGEN"], ["NORD REGEN __OFF__"])
+    assert score_translation("test", ["a"], texts, texts, "word", {}, glosses).metrics["wer"] > 0
+    cleaned = score_translation("test", ["a"], texts, texts, "word", {}, glosses, "phoenix-2014t")
+    assert cleaned.metrics["wer"] == 0 and "cleanup: phoenix-2014t" in cleaned.convention
