@@ -48,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.config import VideoConfig  # noqa: E402
+from core.run_directory import RunDirectory  # noqa: E402
 from dataset.batching import BucketBatchSampler  # noqa: E402
 from dataset.sign_video import VideoExample  # noqa: E402
 from dataset.toy_sign_language import write_records  # noqa: E402
@@ -162,7 +163,7 @@ def training_config(root: Path, clips: dict[str, int], layout: str, args: argpar
     config["recognition"]["s3d_weights"] = None
     config["training"].update(model_dir=str(run / "model"), epochs=args.epochs, validate_every=args.epochs, log_every=1)
     config["training"].update(batch_size=args.batch_size, num_workers=max(args.workers))
-    path = run / "config.yaml"
+    path = run / "training.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path
 
@@ -195,7 +196,8 @@ def end_to_end(root: Path, clips: dict[str, int], layout: str, args: argparse.Na
     finally:
         if sampler is not None:
             sampler.terminate()
-    steps = [STEP_LINE.match(line) for line in (config.parent / "model" / "train.log").read_text().splitlines()]
+    log = RunDirectory(config.parent / "model").log
+    steps = [STEP_LINE.match(line) for line in log.read_text(encoding="utf-8").splitlines()]
     steps = [(datetime.fromisoformat(m[1]).timestamp(), int(m[2]), int(m[3])) for m in steps if m]
     start = max(t for t, _, epoch in steps if epoch == 0)
     timed = [(t, step) for t, step, epoch in steps if epoch > 0]
