@@ -35,6 +35,7 @@ from dataset.video_preprocessing import VideoPreprocessing
 from engine.checkpoint import load_checkpoint, load_submodule, load_task_checkpoint
 from engine.cli import add_common_arguments, run_cli
 from engine.decoders import GlossDecoder, TextDecoder
+from engine.device import place_model
 from engine.distributed import DistributedContext
 from engine.prediction import load_matching_model
 from engine.run_logging import setup_logger
@@ -98,12 +99,12 @@ class VideoTranslator:
             self.preprocessing = VideoPreprocessing(s2g_config.data.video)
             self.backbone = build_backbone(s2g_config.recognition)
             load_submodule(self.backbone, s2g, "backbone.", s2g_path)
-            self.backbone.to(self.device).eval()
+            place_model(self.backbone, self.device).eval()
         if cascade:
             self.model = task.cascade_model()
         else:
             ckpt = ckpt or RunDirectory.of(task.config).best_checkpoint
-            self.model = load_matching_model(task, load_checkpoint(ckpt), ckpt).to(self.device).eval()
+            self.model = place_model(load_matching_model(task, load_checkpoint(ckpt), ckpt), self.device).eval()
         self.decode_glosses = GlossDecoder(task.vocab, task.config.recognition.beam_size)
         self.decode_text = TextDecoder(task.tokenizer, "word")  # what a reader sees: whitespace normalised
 

@@ -41,7 +41,11 @@ class VideoPreprocessing:
     def network_input(self, frames: torch.Tensor, device: torch.device, training: bool) -> torch.Tensor:
         """Padded uint8 frames -> augmented (``training``) or centre-cropped, normalised videos on ``device``."""
         frames, video = frames.to(device, non_blocking=True), self.config
-        if not training:
-            return prepare_videos(frames, video.img_size, False, centre_crop=video.centre_crop)
-        area, ratio = tuple(video.crop_area), tuple(video.crop_ratio)
-        return prepare_videos(frames, video.img_size, True, None, area, ratio, video.colour_jitter)
+        if training:
+            area, ratio = tuple(video.crop_area), tuple(video.crop_ratio)
+            videos = prepare_videos(frames, video.img_size, True, None, area, ratio, video.colour_jitter)
+        else:
+            videos = prepare_videos(frames, video.img_size, False, centre_crop=video.centre_crop)
+        if torch.device(device).type == "cuda":  # channels-last, as S3D's weights are on a GPU (engine.device)
+            videos = videos.contiguous(memory_format=torch.channels_last_3d)
+        return videos

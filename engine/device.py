@@ -74,3 +74,21 @@ def resolve_precision(choice: str, device: torch.device) -> Precision:
         name = torch.cuda.get_device_name(device)
         raise DeviceError(f"precision bf16: {name} does not support bfloat16; use --precision fp16 or fp32")
     return Precision(choice, device.type)
+
+
+def channels_last(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` with its 3-D convolution weights channels-last (N×T×H×W×C in memory), in place."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv3d):
+            module.to(memory_format=torch.channels_last_3d)
+    return model
+
+
+def place_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """``model`` on ``device``; on a GPU channels-last for its 3-D convolutions, cuDNN's faster layout for S3D.
+
+    Measured on one H100 (issue 12): S3D blocks 1-4 at 4 x 64 x 224, fp32, 99 clips/s contiguous and
+    121 channels-last. The video input is made channels-last to match (:mod:`dataset.video_preprocessing`).
+    """
+    model = model.to(device)
+    return channels_last(model) if device.type == "cuda" else model

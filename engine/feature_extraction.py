@@ -23,6 +23,7 @@ from core.run_directory import RunDirectory
 from dataset.feature_store import finished_names, merge_parts, store_path, write_part
 from engine.checkpoint import load_checkpoint
 from engine.cli import add_common_arguments, run_cli
+from engine.device import place_model
 from engine.distributed import DistributedContext, barrier
 from engine.prediction import load_matching_model
 from engine.progress import progress_bar
@@ -131,7 +132,7 @@ def extract(args: argparse.Namespace, config: Config, context: DistributedContex
     if context.is_main:
         output_dir.mkdir(parents=True, exist_ok=True)
     task.prepare(create=False)
-    model = load_matching_model(task, load_checkpoint(args.ckpt), args.ckpt).to(context.device)
+    model = place_model(load_matching_model(task, load_checkpoint(args.ckpt), args.ckpt), context.device)
     backbone = model.backbone.eval()
     summary = {}
     for split in args.splits:

@@ -18,6 +18,7 @@ from core.errors import ToolkitError
 from core.run_directory import PredictionFiles, RunDirectory
 from engine.checkpoint import load_checkpoint, load_model_weights
 from engine.cli import add_common_arguments, run_cli
+from engine.device import place_model
 from engine.distributed import DistributedContext
 from engine.run_logging import get_logger, setup_logger
 from engine.task_protocol import Task
@@ -63,7 +64,7 @@ def predict(
     if task is None:
         task = build_task(config, context)
         task.prepare(create=False)
-    model = load_matching_model(task, state, ckpt, model).to(context.device)
+    model = place_model(load_matching_model(task, state, ckpt, model), context.device)
     results = [task.evaluate(model, split) for split in splits]
     results += [row for split in splits for row in task.comparisons(split)]  # e.g. Sign2Text's cascade
     if context.is_main:

@@ -28,6 +28,7 @@ from dataset.video_reader import VideoSource
 from engine.checkpoint import load_model_weights, load_submodule, load_task_checkpoint
 from engine.data_preparation import encode_text_split
 from engine.decoders import GlossDecoder, TextDecoder
+from engine.device import place_model
 from engine.distributed import DistributedContext
 from engine.gloss_to_text_task import text_tokenizer_dir
 from engine.inference import infer_split
@@ -166,7 +167,7 @@ class SignToTextTask:
         _load_recognition(cascade.recognition, s2g, s2t.s2g_checkpoint)
         g2t = load_task_checkpoint(s2t.g2t_checkpoint, "g2t", self.vocab.glosses)
         load_model_weights(cascade.translator, g2t, s2t.g2t_checkpoint)
-        return cascade.to(self.context.device).eval()
+        return place_model(cascade, self.context.device).eval()
 
     def evaluate_cascade(self, cascade: Cascade, split: str) -> EvaluationResult:
         """The cascade S2G (beam search) -> G2T (beam search) of :meth:`cascade_model` on ``split``."""

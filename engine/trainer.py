@@ -20,6 +20,7 @@ from core.errors import ToolkitError
 from core.run_directory import RunDirectory
 from dataset.batching import BucketBatchSampler
 from engine.checkpoint import load_checkpoint, load_model_weights, save_step_checkpoint
+from engine.device import place_model
 from engine.distributed import DistributedContext, barrier, gather_objects, replicas_identical
 from engine.optimization import build_optimizer, build_scheduler
 from engine.progress import progress_bar
@@ -72,7 +73,7 @@ class Trainer:
         self.run = RunDirectory.of(config)
         self.log = get_logger()
         seed_everything(self.cfg.seed)
-        self.model = task.build_model().to(context.device)
+        self.model = place_model(task.build_model(), context.device)
         train = task.split("train")
         if not train.examples:
             raise ToolkitError(f"{config.data.train}: no usable training samples ({dict(train.counts)})")

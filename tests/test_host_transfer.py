@@ -8,6 +8,7 @@ import torch
 from core.config import RecognitionConfig, TrainingConfig, VideoConfig
 from core.host_transfer import to_device
 from dataset.video_preprocessing import VideoPreprocessing
+from engine.device import place_model
 from engine.optimization import build_optimizer
 from modelling.builders import build_recognition
 from modelling.recognition import ctc_loss
@@ -26,7 +27,7 @@ def test_a_sign_to_gloss_training_step_on_a_gpu_never_waits_for_the_device():
     """Every copy to the GPU is asynchronous and nothing is read back: CUDA's sync debug mode raises otherwise."""
     device = torch.device("cuda")
     cfg = RecognitionConfig(use_block=2, freeze_block=1, hidden_dim=32, ff_dim=64)
-    model = build_recognition(cfg, 12, on_video=True).to(device).train()
+    model = place_model(build_recognition(cfg, 12, on_video=True), device).train()  # channels-last S3D
     optimizer = build_optimizer(model, TrainingConfig(model_dir="unused"))
     preprocessing = VideoPreprocessing(VideoConfig(root="unused", img_size=64, decode_size=None))
     frames = torch.randint(0, 256, (2, 24, 80, 80, 3), dtype=torch.uint8).pin_memory()
