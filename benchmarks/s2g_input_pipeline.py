@@ -79,7 +79,7 @@ def write_fake_set(root: Path, videos: int, height: int, width: int) -> dict[str
         return clips
     for layout in ("file", "zip"):
         (root / layout).mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(root / "zip" / "videos.zip", "w") as archive:
+    with zipfile.ZipFile(layout_root(root, "zip"), "w") as archive:
         for index, (name, frames) in enumerate(clips.items()):
             clip = fake_clip(index, frames, height, width)
             write_frame_folder(clip, root / "frames" / name)
@@ -92,8 +92,13 @@ def write_fake_set(root: Path, videos: int, height: int, width: int) -> dict[str
     return clips
 
 
+def layout_root(root: Path, layout: str) -> Path:
+    """Where the fake set is stored in ``layout``: a folder, or the zip file."""
+    return root / "zip" / "videos.zip" if layout == "zip" else root / layout
+
+
 def preprocessing(root: Path, layout: str, args: argparse.Namespace) -> VideoPreprocessing:
-    location = root / ("zip/videos.zip" if layout == "zip" else layout)
+    location = layout_root(root, layout)
     video = VideoConfig(str(location), layout, TEMPLATES[layout], img_size=args.img_size, decode_size=args.decode_size)
     return VideoPreprocessing(video, seed=0)
 
@@ -157,8 +162,7 @@ def training_config(root: Path, clips: dict[str, int], layout: str, args: argpar
         write_records(part, run / f"fake.{split}")
     config = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
     config["data"].update({split: str(run / f"fake.{split}") for split in ("train", "dev", "test")})
-    location = root / ("zip/videos.zip" if layout == "zip" else layout)
-    config["data"]["video"].update(root=str(location), format=layout, path=TEMPLATES[layout])
+    config["data"]["video"].update(root=str(layout_root(root, layout)), format=layout, path=TEMPLATES[layout])
     config["data"]["video"].update(img_size=args.img_size, decode_size=args.decode_size)
     config["recognition"]["s3d_weights"] = None
     config["training"].update(model_dir=str(run / "model"), epochs=args.epochs, validate_every=args.epochs, log_every=1)
@@ -242,8 +246,10 @@ def main(argv: list[str] | None = None) -> int:
                 rate, wait = loader_rate(pipeline, examples, workers, persistent, args)
                 kind = f"{workers}w{' persistent' if persistent else ''}"
                 loaders.append(f"{kind}: {rate:.1f} ({wait:.2f})")
-        source = root / ("zip/videos.zip" if layout == "zip" else layout)
-        row = f"{layout:<8}{size_mb(source):>8.0f}{clip_rate:>16.1f}{frame_rate:>10.0f}   " + "; ".join(loaders)
+        row = (
+            f"{layout:<8}{size_mb(layout_root(root, layout)):>8.0f}{clip_rate:>16.1f}{frame_rate:>10.0f}   "
+            + "; ".join(loaders)
+        )
         if args.end_to_end:
             row += f" | training.py: {end_to_end(root, clips, layout, args)}"
         print(row, flush=True)

@@ -61,7 +61,8 @@ def backbone_features(
     features = {}
     for length in batch["lengths"].unique().tolist():
         rows = (batch["lengths"] == length).nonzero().flatten()
-        videos = task.preprocessing.network_input(batch["frames"][rows, :length], task.context.device, training=False)
+        clips = batch["frames"][rows, :length]
+        videos = task.inputs.preprocessing.network_input(clips, task.context.device, training=False)
         with task.context.precision.autocast():
             output, lengths = backbone(videos, batch["lengths"][rows])
         for row, index in enumerate(rows.tolist()):

@@ -34,9 +34,9 @@ class SignToGlossTask:
     def __init__(self, config: Config, context: DistributedContext) -> None:
         self.config, self.context = config, context
         self.run = RunDirectory.of(config)
-        self.preprocessing = VideoPreprocessing(config.data.video, config.training.seed)
-        self.inputs = VideoInput(self.preprocessing, context.device, config.training.num_workers)
-        self.videos = self.preprocessing.source
+        preprocessing = VideoPreprocessing(config.data.video, config.training.seed)
+        self.inputs = VideoInput(preprocessing, context.device, config.training.num_workers)
+        self.videos = preprocessing.source
         self.vocab: GlossVocabulary | None = None
         self._splits: dict[str, EncodedSplit] = {}
         self.training_counts: Counter = Counter()

@@ -60,8 +60,7 @@ class StepReport:
     epoch: int
     loss: torch.Tensor  # on the device until read
     names: list[str]  # the batch's first samples, to name in an error
-    learning_rate: float
-    group_learning_rates: dict[str, float]
+    learning_rates: dict[str, float]  # per parameter group, in the optimizer's order
 
 
 class Trainer:
@@ -235,10 +234,11 @@ class Trainer:
             self._log_step(step, loss)
 
     def _log_step(self, step: StepReport, loss: float) -> None:
-        self.log.info("step %d epoch %d loss %.4f lr %.3g", step.step, step.epoch, loss, step.learning_rate)
+        first_group = next(iter(step.learning_rates.values()))
+        self.log.info("step %d epoch %d loss %.4f lr %.3g", step.step, step.epoch, loss, first_group)
         if self.writer:
             self.writer.add_scalar("train/loss", loss, step.step)
-            for name, learning_rate in step.group_learning_rates.items():
+            for name, learning_rate in step.learning_rates.items():
                 self.writer.add_scalar(f"lr/{name}", learning_rate, step.step)
 
     def _train_epoch(self, progress: tqdm) -> None:
@@ -256,14 +256,12 @@ class Trainer:
                 self._report(pending, progress)
             self.step, self.batch_in_epoch = self.step + 1, self.batch_in_epoch + 1
             groups = {group["name"]: group["lr"] for group in self.optimizer.param_groups}
-            pending = StepReport(
-                self.step, self.epoch, loss, batch.get("names", [])[:3], self.scheduler.get_last_lr()[0], groups
-            )
+            pending = StepReport(self.step, self.epoch, loss, batch.get("names", [])[:3], groups)
             finished_epoch = self.batch_in_epoch == self.steps_per_epoch
             validate_now = self._due(finished_epoch) or self.step == self.total_steps
             if finished_epoch:
                 self.epoch, self.batch_in_epoch = self.epoch + 1, 0
-            if validate_now or finished_epoch or self.step >= self.total_steps:
+            if validate_now or finished_epoch:  # validate_now covers the last step
                 self._report(pending, progress)
                 pending = None
             if validate_now:

@@ -46,12 +46,12 @@ class MaskedBatchNorm(nn.BatchNorm1d):
     """
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        keep = mask[..., None]
+        keep, values = mask[..., None], x.float()  # one fp32 copy of lowered activations, not one per use
         if self.training or not self.track_running_stats:
             weights = keep.float()
             count = weights.sum()
-            mean = (x.float() * weights).sum(dim=(0, 1)) / count
-            var = ((x.float() - mean).square() * weights).sum(dim=(0, 1)) / count
+            mean = (values * weights).sum(dim=(0, 1)) / count
+            var = ((values - mean).square() * weights).sum(dim=(0, 1)) / count
             if self.training and self.track_running_stats:
                 self._track(mean, var, count)
         else:
@@ -61,7 +61,7 @@ class MaskedBatchNorm(nn.BatchNorm1d):
             scale, shift = scale * self.weight, self.bias - mean * scale * self.weight
         else:
             shift = -mean * scale
-        return ((x.float() * scale + shift) * keep).to(x.dtype)
+        return ((values * scale + shift) * keep).to(x.dtype)
 
     @torch.no_grad()
     def _track(self, mean: torch.Tensor, var: torch.Tensor, count: torch.Tensor) -> None:
