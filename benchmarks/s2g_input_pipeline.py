@@ -16,7 +16,9 @@ in one zip (``zip``) and H.264 mp4 files (``file``). For each layout it reports:
 With ``--end-to-end``, it also runs ``training.py`` with ``phoenix-2014t_s2g.yaml`` (random S3D
 start; ``--train-override KEY=VALUE`` changes it) on the fake set in each layout, and reports its
 clips/s over the epochs after the first (from ``train.log``'s per-step lines, 1 s resolution) and,
-where ``nvidia-smi`` is there, the share of that time the GPU was busy (sampled every 200 ms).
+where ``nvidia-smi`` is there, the share of that time the GPU was busy (sampled every 200 ms). Then
+it runs ``extract_feature.py`` with the trained run on the training split and reports its clips/s
+over the whole run, start-up included, and the GPU's busy share.
 
 The model's side is ``benchmarks/s2g_throughput.py``; the ratio of the two says whether the GPU
 would wait for data.
@@ -172,6 +174,15 @@ def training_config(root: Path, clips: dict[str, int], layout: str, args: argpar
     return path
 
 
+def run_script(script: str, config: Path, args: argparse.Namespace, *extra: str) -> None:
+    """Run one of the project's scripts with ``config`` and the ``--train-override``s; its error if it fails."""
+    command = [sys.executable, str(ROOT / script), "--config", str(config), *extra]
+    command += [item for override in args.train_override for item in ("-o", override)]
+    done = subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{script} failed on the fake set:\n{done.stderr.strip()[-2000:]}")
+
+
 def gpu_busy_sampler(samples: list[tuple[float, float]]) -> subprocess.Popen | None:
     """nvidia-smi's GPU utilisation every 200 ms into ``samples`` (time, percent), if nvidia-smi is there."""
     if shutil.which("nvidia-smi") is None:
@@ -189,14 +200,12 @@ def gpu_busy_sampler(samples: list[tuple[float, float]]) -> subprocess.Popen | N
 
 
 def end_to_end(root: Path, clips: dict[str, int], layout: str, args: argparse.Namespace) -> str:
-    """training.py on the fake set: clips/s after the first epoch and the GPU's busy share in that time."""
+    """training.py on the fake set (clips/s after the first epoch, the GPU's busy share), then extraction."""
     config = training_config(root, clips, layout, args)
     samples: list[tuple[float, float]] = []
     sampler = gpu_busy_sampler(samples)
-    command = [sys.executable, str(ROOT / "training.py"), "--config", str(config)]
-    command += [item for override in args.train_override for item in ("-o", override)]
     try:
-        subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        run_script("training.py", config, args)
     finally:
         if sampler is not None:
             sampler.terminate()
@@ -207,8 +216,28 @@ def end_to_end(root: Path, clips: dict[str, int], layout: str, args: argparse.Na
     timed = [(t, step) for t, step, epoch in steps if epoch > 0]
     seconds = max(timed[-1][0] - start, 1.0)
     busy = [percent for t, percent in samples if start <= t <= timed[-1][0] + 1]
-    gpu = f", GPU busy {statistics.mean(busy):.0f}%" if busy else ""
-    return f"{len(timed) * args.batch_size / seconds:.1f} clips/s{gpu}"
+    training = f"{len(timed) * args.batch_size / seconds:.1f} clips/s{busy_share(busy)}"
+    return f"{training} | extract_feature.py: {extraction(config, clips, args)}"
+
+
+def busy_share(percents: list[float]) -> str:
+    """ ", GPU busy N%" from nvidia-smi samples; nothing without them."""
+    return f", GPU busy {statistics.mean(percents):.0f}%" if percents else ""
+
+
+def extraction(config: Path, clips: dict[str, int], args: argparse.Namespace) -> str:
+    """extract_feature.py with the run training.py just left: train-split clips/s, start-up included."""
+    samples: list[tuple[float, float]] = []
+    sampler = gpu_busy_sampler(samples)
+    started = time.time()
+    try:
+        output = ["--output-dir", str(config.parent / "features")]
+        run_script("extract_feature.py", config, args, "--splits", "train", *output)
+    finally:
+        if sampler is not None:
+            sampler.terminate()
+    seconds = time.time() - started
+    return f"{len(clips) / seconds:.1f} clips/s{busy_share([percent for _, percent in samples])}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,7 @@ import zipfile
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -122,13 +123,43 @@ def read_zip_folder(
     return _stack(frames, source)
 
 
-def _count_frames(path: str) -> int:
-    """Frames in the first video stream: from the container's header, else by reading the packets."""
+@dataclass(frozen=True)
+class VideoInfo:
+    """A video file's frame count and frame rate, read without decoding a frame."""
+
+    frames: int
+    fps: float
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.fps
+
+
+DEFAULT_FPS = 25.0  # for a stream that declares no rate (PHOENIX and CSL-Daily are 25 fps)
+
+
+def _probe(path: str) -> VideoInfo:
+    """Frames in the first video stream (from the container's header, else by reading the packets) and its rate."""
     with av.open(path) as container:
         if not container.streams.video:
             raise VideoError(f"{path}: no video stream")
         stream = container.streams.video[0]
-        return stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
+        frames = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
+        rate = stream.average_rate or stream.guessed_rate
+        return VideoInfo(frames, float(rate) if rate else DEFAULT_FPS)
+
+
+def probe_video_file(path: str | Path) -> VideoInfo:
+    """The frame count and rate of a video file; :class:`VideoError` for a missing or unreadable one."""
+    if not Path(path).is_file():
+        raise VideoError(f"video file not found: {path}")
+    try:
+        info = _probe(str(path))
+    except (av.FFmpegError, IndexError, ValueError, OverflowError) as error:
+        raise VideoError(f"{path}: not a readable video: {_reason(error)}") from error
+    if info.frames < 1:
+        raise VideoError(f"{path}: no frames")
+    return info
 
 
 def _decode_selected(path: str, wanted: list[int], short_side: int | None) -> np.ndarray:
@@ -164,12 +195,8 @@ def read_video_file(
     path: str | Path, select: FrameSelector | None = None, short_side: int | None = None
 ) -> torch.Tensor:
     """The (selected) frames of a video file (mp4, avi, ...), decoded with PyAV."""
-    if not Path(path).is_file():
-        raise VideoError(f"video file not found: {path}")
+    total = probe_video_file(path).frames
     try:
-        total = _count_frames(str(path))
-        if total < 1:
-            raise VideoError(f"{path}: no frames")
         wanted = sorted(range(total) if select is None else select(total))
         return torch.from_numpy(_decode_selected(str(path), wanted, short_side))
     except VideoError:

@@ -8,6 +8,7 @@ Both decoders return gloss id sequences with repeats merged and blanks removed.
 
 from __future__ import annotations
 
+import math
 from itertools import groupby
 
 import torch
@@ -57,3 +58,35 @@ class CTCBeamSearch:
             best = self.decoder.decode(frames.data_ptr(), length, num_classes)[0]
             sequences.append(collapse(list(best.tokens), self.blank))
         return sequences
+
+
+def align(log_probs: torch.Tensor, targets: list[int], blank: int = BLANK) -> list[tuple[int, int]]:
+    """Frames ``[start, end)`` of each of ``targets`` in the best CTC alignment of ``log_probs`` (T×K).
+
+    Viterbi over the blank-interleaved targets (CTC forced alignment): each target holds one run of
+    frames, blanks the frames between. ``targets`` must fit in T frames (:func:`min_ctc_frames`),
+    as any sequence a decoder read from these log-probabilities does.
+    """
+    if not targets:
+        return []
+    emissions = log_probs.detach().to("cpu", torch.float64)
+    states = torch.tensor([blank, *(s for target in targets for s in (target, blank))])
+    skip = torch.zeros(len(states), dtype=torch.bool)  # a target may follow the previous one without a blank
+    skip[2:] = (states[2:] != blank) & (states[2:] != states[:-2])
+    none = torch.tensor([-math.inf], dtype=torch.float64)
+    score = torch.cat([emissions[0, states[:2]], none.expand(len(states) - 2)])
+    back = torch.zeros(len(emissions), len(states), dtype=torch.long)
+    for t in range(1, len(emissions)):
+        jump = torch.where(skip, torch.cat([none, none, score[:-2]]), -math.inf)
+        score, back[t] = torch.stack([score, torch.cat([none, score[:-1]]), jump]).max(dim=0)
+        score = score + emissions[t, states]
+    state = len(states) - 1 if score[-1] >= score[-2] else len(states) - 2
+    if math.isinf(score[state]):
+        raise ValueError(f"{len(targets)} targets cannot be aligned to {len(emissions)} frames")
+    path = [state]
+    for t in range(len(emissions) - 1, 0, -1):
+        state -= int(back[t, state])
+        path.append(state)
+    path.reverse()
+    frames = [[t for t, s in enumerate(path) if s == 2 * k + 1] for k in range(len(targets))]
+    return [(held[0], held[-1] + 1) for held in frames]

@@ -67,12 +67,13 @@ class SignToGloss(nn.Module):
         self.backbone, self.head = backbone, head
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> RecognitionOutput:
-        """``inputs``: videos B×3×T×H×W with frame counts, or features B×T'×C with feature counts.
+        """``inputs``: videos B×3×T×H×W with frame counts, or S3D features B×T'×C with feature counts.
 
-        The counts are best given on the host: the output's lengths are then there too, where CTC
-        and decoding read them without waiting for the device.
+        Features skip the backbone, so a network with one takes features computed apart too. The
+        counts are best given on the host: the output's lengths are then there too, where CTC and
+        decoding read them without waiting for the device.
         """
-        if self.backbone is not None:
+        if self.backbone is not None and inputs.dim() == 5:
             inputs, lengths = self.backbone(inputs, lengths)
         gloss_features, logits = self.head(inputs, lengths)
         return RecognitionOutput(gloss_features, logits.log_softmax(dim=-1), lengths)

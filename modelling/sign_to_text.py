@@ -86,8 +86,13 @@ class SignToText(nn.Module):
     def generate(self, inputs: torch.Tensor, lengths: torch.Tensor, config: GenerationConfig) -> tuple:
         """Beam-search token ids and the recognition output, for one batch."""
         recognition = self.recognition(inputs, lengths)
+        return self.translate(recognition, config), recognition
+
+    @torch.no_grad()
+    def translate(self, recognition: RecognitionOutput, config: GenerationConfig) -> torch.Tensor:
+        """Beam-search token ids from the recognition network's output."""
         embeds, mask = self.encoder_inputs(recognition)
-        return self.translator.generate(embeds, mask, config), recognition
+        return self.translator.generate(embeds, mask, config)
 
 
 class Cascade(nn.Module):
@@ -106,8 +111,15 @@ class Cascade(nn.Module):
         self, inputs: torch.Tensor, lengths: torch.Tensor, config: GenerationConfig
     ) -> tuple[torch.Tensor, list[list[int]]]:
         """Token ids of the translations and the recognised gloss ids of one batch."""
-        recognition = self.recognition(inputs, lengths)
+        return self.translate(self.recognition(inputs, lengths), config)
+
+    @torch.no_grad()
+    def translate(
+        self, recognition: RecognitionOutput, config: GenerationConfig
+    ) -> tuple[torch.Tensor, list[list[int]]]:
+        """Token ids and gloss ids from the recognition network's output: beam search, then G2T."""
         glosses = self.decoder.decode(recognition.log_probs, recognition.lengths)
-        framed = [torch.tensor(self.vocab.frame(g), device=inputs.device) for g in glosses]
+        device = recognition.log_probs.device
+        framed = [torch.tensor(self.vocab.frame(g), device=device) for g in glosses]
         gloss_ids = pad_sequence(framed, batch_first=True, padding_value=self.vocab.pad_id)
         return self.translator.generate(gloss_ids, (gloss_ids != self.vocab.pad_id).long(), config), glosses

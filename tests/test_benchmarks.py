@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +13,7 @@ from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import s2g_input_pipeline
+import s2g_side_by_side
 import video_memory
 
 pytestmark = pytest.mark.slow
@@ -47,3 +50,33 @@ def test_input_pipeline_benchmark_times_training_end_to_end(tmp_path, capsys):
     s2g_input_pipeline.main([*args, "--layouts", "file", "--end-to-end", *(f"--train-override={o}" for o in tiny)])
     (row,) = capsys.readouterr().out.splitlines()[2:]
     assert float(re.search(r"training.py: (\d+\.\d+) clips/s", row)[1]) > 0, row
+    assert float(re.search(r"extract_feature.py: (\d+\.\d+) clips/s", row)[1]) > 0, row
+
+
+TINY_SETTINGS = ["--settings", "2x8x32:fp32", "--steps", "1", "--rounds", "2", "--device", "cpu"]
+
+
+def side_by_side_rows(capsys) -> list[list[str]]:
+    return [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+
+
+def test_side_by_side_benchmark_times_this_projects_step_alone(capsys):
+    s2g_side_by_side.main(TINY_SETTINGS)
+    ((label, precision, paper, ours, ratio, *params),) = side_by_side_rows(capsys)
+    assert (label, precision, paper, ratio) == ("2x8x32", "fp32", "-", "-")
+    assert float(ours) > 0 and int(params[-1]) > 10_000_000  # S3D blocks 1-4 and the head: about 12 M
+
+
+def test_side_by_side_benchmark_refuses_a_folder_without_the_papers_code(tmp_path):
+    with pytest.raises(SystemExit):
+        s2g_side_by_side.main([*TINY_SETTINGS, "--paper-code", str(tmp_path)])
+
+
+@pytest.mark.skipif(
+    not os.environ.get("SLRT_TWOSTREAM"), reason="set SLRT_TWOSTREAM to FangyunWei/SLRT's TwoStreamNetwork folder"
+)
+def test_side_by_side_benchmark_runs_the_papers_code(capsys):
+    s2g_side_by_side.main([*TINY_SETTINGS, "--paper-code", str(Path(os.environ["SLRT_TWOSTREAM"]))])
+    ((_, _, paper, ours, ratio, theirs, _, mine),) = side_by_side_rows(capsys)
+    assert float(paper) > 0 and float(ours) > 0 and float(ratio) > 0
+    assert int(theirs) - int(mine) == 1024  # the paper's head has one more LayerNorm (512 weights, 512 biases)

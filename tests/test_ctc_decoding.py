@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from modelling.ctc_decoding import CTCBeamSearch, collapse, greedy_decode
+from modelling.ctc_decoding import CTCBeamSearch, align, collapse, greedy_decode
 
 
 def brute_force_best_sequence(log_probs: torch.Tensor) -> list[int]:
@@ -48,3 +48,51 @@ def test_greedy_and_beam_agree_on_peaked_inputs():
     beam = CTCBeamSearch(beam_size=5).decode(log_probs, lengths)
     assert beam == greedy_decode(log_probs, lengths)
     assert beam[0] == collapse(paths[0].tolist()) and beam[2] == []
+
+
+def one_hot_log_probs(path: list[int], classes: int = 5) -> torch.Tensor:
+    """Log-probabilities that put almost all mass on ``path``'s class at each frame."""
+    scores = torch.full((len(path), classes), -6.0)
+    scores[torch.arange(len(path)), torch.tensor(path)] = 0.0
+    return scores.log_softmax(dim=-1)
+
+
+@pytest.mark.parametrize(
+    ("path", "targets", "spans"),
+    [
+        ([1, 1, 0, 2, 2, 0], [1, 2], [(0, 2), (3, 5)]),
+        ([0, 0, 1, 2, 0], [1, 2], [(2, 3), (3, 4)]),  # no blank between different glosses
+        ([3, 0, 3], [3, 3], [(0, 1), (2, 3)]),  # a repeated gloss needs the blank between
+        ([0, 4, 4, 4, 0, 0], [4], [(1, 4)]),
+    ],
+)
+def test_alignment_gives_each_gloss_its_frames(path, targets, spans):
+    assert align(one_hot_log_probs(path), targets) == spans
+
+
+def test_alignment_follows_the_targets_where_the_best_path_disagrees():
+    """Forced to [1, 2] on frames whose best path reads [1]: gloss 2 takes the frame it is likeliest on."""
+    log_probs = one_hot_log_probs([1, 1, 0, 0])
+    log_probs[3] = torch.tensor([-0.1, -9.0, -2.5, -9.0, -9.0]).log_softmax(dim=-1)
+    assert align(log_probs, [1, 2]) == [(0, 2), (3, 4)]
+
+
+def test_alignment_of_glosses_the_frames_cannot_hold_is_an_error():
+    assert align(one_hot_log_probs([1, 2]), []) == []
+    with pytest.raises(ValueError, match="2 targets cannot be aligned to 2 frames"):
+        align(one_hot_log_probs([1, 1]), [1, 1])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_alignment_of_the_beam_search_result_matches_brute_force(seed):
+    """The Viterbi path equals the best single path that collapses to the decoded sequence."""
+    generator = torch.Generator().manual_seed(seed)
+    log_probs = torch.log_softmax(torch.randn(6, 3, generator=generator) * 2, dim=-1)
+    (decoded,) = CTCBeamSearch(beam_size=50).decode(log_probs[None], torch.tensor([6]))
+    paths = [p for p in itertools.product(range(3), repeat=6) if collapse(list(p)) == decoded]
+    best = max(paths, key=lambda p: sum(log_probs[t, k].item() for t, k in enumerate(p)))
+    spans = align(log_probs, decoded)
+    labels = [0] * 6
+    for gloss, (start, end) in zip(decoded, spans, strict=True):
+        labels[start:end] = [gloss] * (end - start)
+    assert list(best) == labels

@@ -163,7 +163,7 @@ def test_end_to_end_on_video_starts_s3d_from_the_s2g_checkpoint(pipeline, tmp_pa
     capsys.readouterr()  # the training run's own table
     assert translate.main(["--config", str(path), str(video), "--json"]) == 0
     (result,) = json_lines(capsys.readouterr().out)
-    assert set(result["seconds"]) == {"decode", "s3d + translate"}
+    assert set(result["seconds"]) == {"decode", "s3d", "translate"}  # S3D timed apart, in the model or not
 
 
 def test_a_batch_without_readable_videos_is_a_weightless_pass_through_every_module(pipeline, tmp_path):

@@ -12,6 +12,7 @@ from dataset.toy_sign_video import write_frame_folder
 from dataset.video_reader import (
     VideoError,
     VideoSource,
+    probe_video_file,
     read_frame_folder,
     read_video_file,
     read_zip_folder,
@@ -144,3 +145,16 @@ def test_a_video_without_a_video_stream_is_named(tmp_path):
         container.mux(stream.encode())
     with pytest.raises(VideoError, match="sound.mp4: no video stream"):
         read_video_file(path)
+
+
+@pytest.mark.parametrize("fps", [25, 30])
+def test_probing_a_video_gives_its_frames_and_rate_without_decoding(tmp_path, fps):
+    path = tmp_path / "clip.mp4"
+    write_video_file(torch.zeros(12, 16, 16, 3, dtype=torch.uint8), path, fps=fps)
+    info = probe_video_file(path)
+    assert (info.frames, info.fps) == (12, fps) and info.seconds == pytest.approx(12 / fps)
+    (tmp_path / "junk.mp4").write_bytes(b"not a video at all")
+    with pytest.raises(VideoError, match="junk.mp4: not a readable video"):
+        probe_video_file(tmp_path / "junk.mp4")
+    with pytest.raises(VideoError, match="video file not found"):
+        probe_video_file(tmp_path / "missing.mp4")

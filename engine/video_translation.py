@@ -1,0 +1,203 @@
+"""Sign language videos in, glosses (with their times) and sentences out: what ``translate.py`` and the service run.
+
+:class:`VideoTranslator` holds a trained Sign2Text model (or the cascade) with its S3D backbone and
+video settings. :meth:`VideoTranslator.read` decodes a file as evaluation does; :meth:`translate`
+takes any number of decoded videos at once: S3D runs on each group of equal frame count (so no
+video is padded, and its features are exactly its own), and the visual head and the translator run
+on all of them as one padded batch. Each gloss gets its time span from the CTC alignment of the
+recognised glosses to the gloss probabilities.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch.nn.utils.rnn import pad_sequence
+
+from core.config import Config, config_from_dict
+from core.errors import ToolkitError
+from core.run_directory import RunDirectory
+from dataset.video_preprocessing import VideoPreprocessing
+from dataset.video_reader import probe_video_file
+from engine.checkpoint import load_checkpoint, load_submodule, load_task_checkpoint
+from engine.decoders import GlossDecoder, TextDecoder
+from engine.device import place_model
+from engine.distributed import DistributedContext
+from engine.prediction import load_matching_model
+from engine.sign_to_text_task import SignToTextTask
+from engine.tasks import build_task
+from modelling.builders import build_backbone
+from modelling.ctc_decoding import BLANK, align
+from modelling.recognition import RecognitionOutput
+from modelling.sign_to_text import Cascade
+
+
+@dataclass
+class DecodedVideo:
+    """A video file's frames as the model takes them (T×H×W×3 uint8), its own frame count and rate."""
+
+    path: str
+    frames: torch.Tensor
+    available: int
+    fps: float
+    decode_seconds: float
+
+    @property
+    def seconds(self) -> float:
+        return self.available / self.fps
+
+
+@dataclass
+class GlossSpan:
+    """One recognised gloss, when it is signed (seconds into the video), and its mean probability there."""
+
+    gloss: str
+    start: float
+    end: float
+    score: float
+
+
+@dataclass
+class Translation:
+    """What one video says, where each gloss is, and how long each stage took (seconds)."""
+
+    video: str
+    glosses: str
+    text: str
+    seconds: dict[str, float]
+    frames: int  # in the video file
+    used: int  # frames the model took: all, subsampled evenly to data.video.max_frames, or repeated up to min_frames
+    padded: bool  # fewer frames than the model's minimum: repeated up to it, so the result is unreliable
+    duration: float = 0.0  # of the video, seconds
+    spans: list[GlossSpan] = field(default_factory=list)
+    # per gloss-probability step (duration / len(times) seconds each): its start time, and the
+    # probability of the blank and of each recognised gloss at every step
+    times: list[float] = field(default_factory=list)
+    probabilities: dict[str, list[float]] = field(default_factory=dict)
+
+
+class VideoTranslator:
+    """The S2T model (or the cascade) with its S3D backbone and video preprocessing, ready for videos.
+
+    A model trained end to end runs its own S3D on the task's video preprocessing; one trained on
+    features gets S3D and the video preprocessing from the S2G run that extracted them.
+    """
+
+    def __init__(self, task: SignToTextTask, ckpt: str | Path | None, cascade: bool) -> None:
+        self.task, self.device = task, task.context.device
+        s2g_path = task.config.s2t.s2g_checkpoint
+        if s2g_path is None:
+            raise ToolkitError("translating videos needs s2t.s2g_checkpoint in the config (its S3D and video settings)")
+        if cascade:
+            self.model = task.cascade_model()
+        else:
+            ckpt = ckpt or RunDirectory.of(task.config).best_checkpoint
+            self.model = place_model(load_matching_model(task, load_checkpoint(ckpt), ckpt), self.device).eval()
+        if task.end_to_end:
+            self.preprocessing = task.inputs.preprocessing
+            self.backbone = self.model.recognition.backbone
+        else:
+            s2g = load_task_checkpoint(s2g_path, "s2g", task.vocab.glosses)
+            s2g_config = config_from_dict(s2g["config"], f"{s2g_path} (its config)")
+            self.preprocessing = VideoPreprocessing(s2g_config.data.video)
+            self.backbone = build_backbone(s2g_config.recognition)
+            load_submodule(self.backbone, s2g, "backbone.", s2g_path)
+            place_model(self.backbone, self.device).eval()
+        self.decode_glosses = GlossDecoder(task.vocab, task.config.recognition.beam_size)
+        self.decode_text = TextDecoder(task.tokenizer, "word")  # what a reader sees: whitespace normalised
+
+    @classmethod
+    def build(cls, config: Config, context: DistributedContext, ckpt: str | Path | None, cascade: bool, user: str):
+        """The translator of an S2T ``config`` (``user``: who asks, named if the config is another stage's)."""
+        task = build_task(config, context, SignToTextTask, user)
+        task.prepare(create=False)
+        return cls(task, ckpt, cascade)
+
+    def read(self, path: str) -> DecodedVideo:
+        """Decode ``path`` as evaluation does; :class:`~core.errors.ToolkitError` naming it if it cannot."""
+        started = time.perf_counter()
+        fps = probe_video_file(path).fps
+        frames, available = self.preprocessing.read_file(path)
+        return DecodedVideo(path, frames, available, fps, time.perf_counter() - started)
+
+    def __call__(self, path: str) -> Translation:
+        """One video file, read and translated."""
+        return self.translate([self.read(path)])[0]
+
+    @torch.no_grad()
+    def translate(self, videos: list[DecodedVideo]) -> list[Translation]:
+        """Glosses, gloss times and sentences of ``videos``, computed as one batch."""
+        started = time.perf_counter()
+        with self.task.context.precision.autocast():
+            features = self._features(videos)
+            self._wait()
+            extracted = time.perf_counter()
+            lengths = torch.tensor([len(f) for f in features])  # on the host, as the networks want them
+            recognition = self.model.recognition(pad_sequence(features, batch_first=True), lengths)
+            if isinstance(self.model, Cascade):
+                ids, gloss_ids = self.model.translate(recognition, self.task.config.generation)
+            else:
+                ids = self.model.translate(recognition, self.task.config.generation)
+                gloss_ids = self.decode_glosses.ids(recognition)
+        texts = self.decode_text(ids)
+        finished = time.perf_counter()
+        seconds = {"s3d": extracted - started, "translate": finished - extracted}
+        return [self._result(video, i, recognition, gloss_ids[i], texts[i], seconds) for i, video in enumerate(videos)]
+
+    def _features(self, videos: list[DecodedVideo]) -> list[torch.Tensor]:
+        """S3D features (T'×C) of each video, computed per group of equal frame count (none padded)."""
+        groups: dict[int, list[int]] = defaultdict(list)
+        for index, video in enumerate(videos):
+            groups[len(video.frames)].append(index)
+        features: list[torch.Tensor | None] = [None] * len(videos)
+        for length, members in groups.items():
+            frames = torch.stack([videos[i].frames for i in members])
+            clips = self.preprocessing.network_input(frames, self.device, training=False)
+            output, output_lengths = self.backbone(clips, torch.full((len(members),), length))
+            for row, index in enumerate(members):
+                features[index] = output[row, : output_lengths[row]]
+        return features
+
+    def _wait(self) -> None:
+        """Let the GPU finish, so the stage times are the stages' own."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def _result(
+        self,
+        video: DecodedVideo,
+        index: int,
+        recognition: RecognitionOutput,
+        gloss_ids: list[int],
+        text: str,
+        seconds: dict[str, float],
+    ) -> Translation:
+        log_probs = recognition.log_probs[index, : int(recognition.lengths[index])].float().cpu()
+        step = video.seconds / len(log_probs)  # the gloss steps cover the video evenly
+        probabilities = log_probs.exp()
+        glosses = self.task.vocab.decode(gloss_ids)
+        spans = [
+            GlossSpan(gloss, round(start * step, 3), round(end * step, 3), round(float(held[:, i].mean()), 3))
+            for gloss, i, (start, end) in zip(glosses.split(), gloss_ids, align(log_probs, gloss_ids), strict=True)
+            for held in [probabilities[start:end]]
+        ]
+        curves = {"<blank>": BLANK, **{self.task.vocab.decode([i]): i for i in gloss_ids}}
+        timing = {"decode": round(video.decode_seconds, 3), **{k: round(v, 3) for k, v in seconds.items()}}
+        used = len(video.frames)
+        return Translation(
+            video=video.path,
+            glosses=glosses,
+            text=text,
+            seconds=timing,
+            frames=video.available,
+            used=used,
+            padded=video.available < self.preprocessing.config.min_frames,
+            duration=round(video.seconds, 3),
+            spans=spans,
+            times=[round(t * step, 3) for t in range(len(log_probs))],
+            probabilities={name: [round(float(p), 3) for p in probabilities[:, i]] for name, i in curves.items()},
+        )
