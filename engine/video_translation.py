@@ -80,6 +80,20 @@ class Translation:
     probabilities: dict[str, list[float]] = field(default_factory=dict)
 
 
+def gloss_spans(probabilities: torch.Tensor, gloss_ids: list[int], glosses: list[str], step: float) -> list[GlossSpan]:
+    """Each gloss's span (seconds) in the CTC alignment of ``gloss_ids`` to ``probabilities`` (T×K, ``step`` s each).
+
+    A gloss's score is its mean probability over the steps the alignment gives it.
+    """
+    spans = align(probabilities.log(), gloss_ids)
+    return [
+        GlossSpan(
+            gloss, round(start * step, 3), round(end * step, 3), round(float(probabilities[start:end, i].mean()), 3)
+        )
+        for gloss, i, (start, end) in zip(glosses, gloss_ids, spans, strict=True)
+    ]
+
+
 class VideoTranslator:
     """The S2T model (or the cascade) with its S3D backbone and video preprocessing, ready for videos.
 
@@ -180,11 +194,7 @@ class VideoTranslator:
         step = video.seconds / len(log_probs)  # the gloss steps cover the video evenly
         probabilities = log_probs.exp()
         glosses = self.task.vocab.decode(gloss_ids)
-        spans = [
-            GlossSpan(gloss, round(start * step, 3), round(end * step, 3), round(float(held[:, i].mean()), 3))
-            for gloss, i, (start, end) in zip(glosses.split(), gloss_ids, align(log_probs, gloss_ids), strict=True)
-            for held in [probabilities[start:end]]
-        ]
+        spans = gloss_spans(probabilities, gloss_ids, glosses.split(), step)
         curves = {"<blank>": BLANK, **{self.task.vocab.decode([i]): i for i in gloss_ids}}
         timing = {"decode": round(video.decode_seconds, 3), **{k: round(v, 3) for k, v in seconds.items()}}
         used = len(video.frames)
