@@ -1,0 +1,62 @@
+"""Serve a trained Sign2Text run over HTTP: a JSON API and a web page to drop a video on.
+
+    python serve.py --run RUN_DIR [--host 127.0.0.1] [--port 8000] [--cascade]
+        [--max-upload-mb 50] [--max-seconds 60] [--max-batch 8] [--max-wait-ms 50] [--max-queue 32]
+
+Then open http://127.0.0.1:8000/ , or ``curl -F video=@clip.mp4 http://127.0.0.1:8000/translate``.
+The model is loaded once, on this machine's best device unless ``--device``/``--precision`` say
+otherwise (the code is serving/app.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from core.config import Config
+from core.run_directory import RunDirectory
+from engine.cli import add_device_arguments, run_cli
+from engine.distributed import DistributedContext
+from engine.video_translation import VideoTranslator
+from serving.app import ServiceLimits, create_app
+
+LIMIT_FIELDS = {"max_upload_mb": float, "max_seconds": float, "max_batch": int, "max_wait_ms": float, "max_queue": int}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", metavar="RUN_DIR", required=True, help="a trained S2T run directory")
+    parser.add_argument("--cascade", action="store_true", help="serve the run's S2G + G2T cascade instead")
+    parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to be reachable from other machines")
+    parser.add_argument("--port", type=int, default=8000)
+    defaults = ServiceLimits()
+    for name, kind in LIMIT_FIELDS.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=getattr(defaults, name))
+    add_device_arguments(parser)
+    args = parser.parse_args(argv)
+    run = RunDirectory(Path(args.run))
+    args.config, args.ckpt, args.override = str(run.config), str(run.best_checkpoint), []
+    args.device, args.precision = args.device or "auto", args.precision or "auto"
+    return args
+
+
+def serve(args: argparse.Namespace, config: Config, context: DistributedContext) -> None:
+    translator = VideoTranslator.build(config, context, args.ckpt, args.cascade, f"{args.run}: serve.py")
+    limits = ServiceLimits(**{name: getattr(args, name) for name in LIMIT_FIELDS})
+    model = f"{args.run} ({'cascade' if args.cascade else 'joint'})"
+    description = {"model": model, "device": str(context.device), "precision": context.precision.name}
+    app = create_app(translator, limits, description)
+    print(f"serving {model} on http://{args.host}:{args.port}/ ({description['device']})", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, limit_concurrency=limits.max_queue * 2, log_level="warning")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return run_cli(args, lambda config, context: serve(args, config, context))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

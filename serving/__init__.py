@@ -1,0 +1,1 @@
+"""The translation service (FastAPI) and its web page."""
