@@ -84,3 +84,31 @@ class RunDirectory:
     def features(self) -> Path:
         """The folder of the feature stores ``extract_feature.py`` writes (one ``<split>.pt`` each)."""
         return self.root / "features"
+
+    @property
+    def onnx(self) -> Path:
+        """Where ``export.py`` writes the run's ONNX export by default (an :class:`ExportDirectory`)."""
+        return self.root / "onnx"
+
+
+@dataclass(frozen=True)
+class ExportDirectory:
+    """An ONNX export: the three networks, the vocabularies and the settings to run them without the run."""
+
+    root: Path
+
+    def graph(self, name: str) -> Path:
+        """``recognition``, ``encoder`` or ``decoder``."""
+        return self.root / f"{name}.onnx"
+
+    @property
+    def settings(self) -> Path:
+        return self.root / "export.json"
+
+    @property
+    def gloss_vocab(self) -> Path:
+        return self.root / GLOSS_VOCAB_FILE
+
+    @property
+    def text_tokenizer(self) -> Path:
+        return self.root / "text_tokenizer"

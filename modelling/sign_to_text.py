@@ -58,14 +58,14 @@ class SignToText(nn.Module):
         self.translator = translator
         self.end_ids = tuple(end_ids)
 
-    def encoder_inputs(self, recognition: RecognitionOutput) -> tuple[torch.Tensor, torch.Tensor]:
+    def encoder_inputs(self, gloss_features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mapped features with ``</s> lang`` after each sample's valid frames, and the attention mask.
 
         The end embeddings take the mapped features' dtype, which autocast may have lowered.
         """
-        mapped = self.mapper(recognition.gloss_features)
+        mapped = self.mapper(gloss_features)
         batch, frames, dim = mapped.shape
-        lengths = to_device(recognition.lengths, mapped.device)
+        lengths = to_device(lengths, mapped.device)
         ends = self.gloss_embedding(to_device(torch.tensor(self.end_ids), mapped.device))
         ends = (ends * self.translator.embed_scale).to(mapped.dtype)
         embeds = torch.cat([mapped, mapped.new_zeros(batch, 2, dim)], dim=1)
@@ -79,7 +79,7 @@ class SignToText(nn.Module):
         recognition = self.recognition(inputs, lengths)
         if labels is None:
             return SignToTextOutput(recognition, None)
-        embeds, mask = self.encoder_inputs(recognition)
+        embeds, mask = self.encoder_inputs(recognition.gloss_features, recognition.lengths)
         return SignToTextOutput(recognition, self.translator(embeds, mask, labels))
 
     @torch.no_grad()
@@ -91,7 +91,7 @@ class SignToText(nn.Module):
     @torch.no_grad()
     def translate(self, recognition: RecognitionOutput, config: GenerationConfig) -> torch.Tensor:
         """Beam-search token ids from the recognition network's output."""
-        embeds, mask = self.encoder_inputs(recognition)
+        embeds, mask = self.encoder_inputs(recognition.gloss_features, recognition.lengths)
         return self.translator.generate(embeds, mask, config)
 
 

@@ -83,9 +83,11 @@ def test_encoder_inputs_under_autocast_hold_the_end_embeddings_in_the_features_d
     torch.manual_seed(0)
     model = SignToText(recognition(), tiny_translator(label_smoothing=0.1), end_ids=(2, 3)).eval()
     with torch.no_grad():
-        reference, reference_mask = model.encoder_inputs(model.recognition(*videos()))
+        output = model.recognition(*videos())
+        reference, reference_mask = model.encoder_inputs(output.gloss_features, output.lengths)
         with precision.autocast():
-            embeds, mask = model.encoder_inputs(model.recognition(*videos()))
+            output = model.recognition(*videos())
+            embeds, mask = model.encoder_inputs(output.gloss_features, output.lengths)
     assert embeds.dtype == precision.dtype and torch.equal(mask, reference_mask)
     ends = model.gloss_embedding.weight[[2, 3]] * model.translator.embed_scale
     assert torch.equal(embeds[1, 3:5], ends.to(precision.dtype))  # clip 2: 6 frames -> 3 valid features

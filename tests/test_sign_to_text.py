@@ -21,7 +21,7 @@ def test_mapper_maps_gloss_features_to_the_translator_width():
 def test_encoder_inputs_end_with_eos_and_language_embeddings_after_valid_frames():
     model = tiny_model()
     recognition = model.recognition(torch.randn(2, 6, 24), torch.tensor([6, 3]))
-    embeds, mask = model.encoder_inputs(recognition)
+    embeds, mask = model.encoder_inputs(recognition.gloss_features, recognition.lengths)
     assert embeds.shape == (2, 8, 16) and mask.tolist() == [[1] * 8, [1] * 5 + [0] * 3]
     ends = model.gloss_embedding.weight[[2, 3]] * model.translator.embed_scale
     assert torch.allclose(embeds[1, 3:5], ends) and torch.allclose(embeds[0, 6:8], ends)

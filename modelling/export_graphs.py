@@ -1,0 +1,107 @@
+"""The Sign2Text network as three graphs with plain tensor inputs and outputs, for ONNX export.
+
+- :class:`RecognitionGraph`: videos B×3×T×H×W and frame counts -> gloss log-probabilities, gloss
+  features and feature counts (S3D, then the visual head);
+- :class:`EncoderGraph`: gloss features and counts -> mBART encoder states and their mask (VL mapper,
+  the ``</s> lang`` end embeddings, mBART's encoder);
+- :class:`DecoderStepGraph`: one decoder step: the last token of each beam, the encoder states and
+  the self-attention keys and values of the steps before (``past``: layers×2×B×heads×t×head_dim) ->
+  next-token log-probabilities and ``past`` grown by this step. It runs the decoder layers of the
+  Hugging Face mBART module it is given, with their own weights, and holds the past as one tensor
+  instead of a ``Cache`` object; cross-attention keys and values are recomputed from the encoder
+  states at each step. ``tests/test_export_graphs.py`` holds it to ``generate()``'s results.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import MBartForConditionalGeneration
+
+from modelling.recognition import SignToGloss
+from modelling.s3d import S3DBackbone
+from modelling.sign_to_text import SignToText
+
+
+class RecognitionGraph(nn.Module):
+    """S3D and the visual head; block 1 runs whole (not in time chunks), as a graph needs no Python loop."""
+
+    def __init__(self, backbone: S3DBackbone, recognition: SignToGloss) -> None:
+        super().__init__()
+        self.backbone, self.recognition = backbone, recognition
+
+    def forward(self, videos: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        chunk, self.backbone.stem_chunk = self.backbone.stem_chunk, 2**30
+        try:
+            features, feature_lengths = self.backbone(videos, lengths)
+        finally:
+            self.backbone.stem_chunk = chunk
+        output = self.recognition(features, feature_lengths)
+        return output.log_probs, output.gloss_features, output.lengths
+
+
+class EncoderGraph(nn.Module):
+    """Gloss features -> mBART encoder states (B×(T'+2)×d_model) and their attention mask."""
+
+    def __init__(self, network: SignToText) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, gloss_features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        embeds, mask = self.network.encoder_inputs(gloss_features, lengths)
+        states = self.network.translator.mbart.get_encoder()(inputs_embeds=embeds, attention_mask=mask)
+        return states.last_hidden_state, mask
+
+
+def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """B×L×d -> B×heads×L×head_dim."""
+    return x.unflatten(-1, (heads, -1)).transpose(1, 2)
+
+
+def _attend(attention: nn.Module, query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask=None):
+    """mBART attention from projected keys and values (B×heads×L×head_dim); ``mask`` is additive."""
+    heads = attention.num_heads
+    weights = (_heads(attention.q_proj(query), heads) @ keys.transpose(2, 3)) * attention.scaling
+    if mask is not None:
+        weights = weights + mask
+    out = (F.softmax(weights, dim=-1) @ values).transpose(1, 2).flatten(2)
+    return attention.out_proj(out)
+
+
+class DecoderStepGraph(nn.Module):
+    """One step of mBART's decoder over explicit self-attention keys and values (see the module docstring)."""
+
+    def __init__(self, mbart: MBartForConditionalGeneration) -> None:
+        super().__init__()
+        self.mbart = mbart
+
+    def forward(
+        self, tokens: torch.Tensor, states: torch.Tensor, mask: torch.Tensor, past: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        decoder = self.mbart.get_decoder()
+        position = past.shape[4]
+        hidden = decoder.embed_tokens(tokens) + decoder.embed_positions(tokens, past_key_values_length=position)
+        hidden = decoder.layernorm_embedding(hidden)
+        cross_mask = torch.where(mask[:, None, None, :].bool(), 0.0, torch.finfo(hidden.dtype).min).to(hidden.dtype)
+        grown = []
+        for index, layer in enumerate(decoder.layers):
+            attention, heads = layer.self_attn, layer.self_attn.num_heads
+            x = layer.self_attn_layer_norm(hidden)
+            keys = torch.cat([past[index, 0], _heads(attention.k_proj(x), heads)], dim=2)
+            values = torch.cat([past[index, 1], _heads(attention.v_proj(x), heads)], dim=2)
+            grown.append(torch.stack([keys, values]))
+            hidden = hidden + _attend(attention, x, keys, values)
+            cross = layer.encoder_attn
+            x = layer.encoder_attn_layer_norm(hidden)
+            cross_keys, cross_values = _heads(cross.k_proj(states), heads), _heads(cross.v_proj(states), heads)
+            hidden = hidden + _attend(cross, x, cross_keys, cross_values, cross_mask)
+            hidden = hidden + layer.fc2(layer.activation_fn(layer.fc1(layer.final_layer_norm(hidden))))
+        logits = self.mbart.lm_head(decoder.layer_norm(hidden[:, -1])) + self.mbart.final_logits_bias
+        return F.log_softmax(logits.float(), dim=-1), torch.stack(grown)
+
+    def empty_past(self, batch: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """The ``past`` of the first step: no earlier step."""
+        config = self.mbart.config
+        head_dim = config.d_model // config.decoder_attention_heads
+        return torch.zeros(config.decoder_layers, 2, batch, config.decoder_attention_heads, 0, head_dim, dtype=dtype)
