@@ -3,6 +3,7 @@
     python translate.py --run RUN_DIR VIDEO [VIDEO ...] [--json]
     python translate.py --config S2T.yaml [--ckpt PATH] VIDEO [VIDEO ...] [--json]
     python translate.py --config S2T.yaml --cascade VIDEO [...]
+    python translate.py --run RUN_DIR --backend onnx [--onnx DIR] VIDEO [...]
 
 ``--run`` takes a trained S2T run directory (e.g. ``runs/demo/s2t``): its ``config.yaml`` and
 ``best.ckpt``, on this machine's best device unless ``--device``/``--precision`` say otherwise.
@@ -14,7 +15,8 @@ The S3D backbone and the video settings come from the config's S2G checkpoint
 (``s2t.s2g_checkpoint``: by default the best of ``s2t.s2g_run``) and the config it saved, or from
 the S2T model and config when it was trained end to end on video. The default model is the S2T
 checkpoint (``<model_dir>/best.ckpt``); ``--cascade`` uses the S2G and G2T checkpoints of the
-config instead. Runs on the GPU when there is one (``--device``, ``--precision``).
+config instead. Runs on the GPU when there is one (``--device``, ``--precision``). ``--backend onnx``
+runs the run's ONNX export (``export.py``) on onnxruntime instead of PyTorch.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from pathlib import Path
 
 from core.config import Config
 from core.errors import ToolkitError
-from core.run_directory import RunDirectory
+from core.run_directory import ExportDirectory, RunDirectory
 from engine.cli import add_common_arguments, run_cli
 from engine.distributed import DistributedContext
+from engine.onnx_backend import OnnxTranslator
 from engine.run_logging import setup_logger
 from engine.video_translation import Translation, VideoTranslator
 
@@ -42,20 +45,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ckpt", help="S2T checkpoint (default: <model_dir>/best.ckpt)")
     parser.add_argument("--cascade", action="store_true", help="use the config's S2G + G2T checkpoints instead")
     parser.add_argument("--json", action="store_true", help="one JSON object per video and line instead of text")
+    parser.add_argument(
+        "--backend", choices=["torch", "onnx"], default="torch", help="onnx: the run's export on onnxruntime"
+    )
+    parser.add_argument("--onnx", metavar="DIR", help="the ONNX export (default: RUN_DIR/onnx, as export.py writes)")
     args = parser.parse_args(argv)
     if (args.run is None) == (args.config is None):
         parser.error("give either --config CONFIG.yaml or --run RUN_DIR")
+    if args.backend == "onnx" and (args.run is None or args.cascade):
+        parser.error("--backend onnx runs the joint model of an exported run: give --run RUN_DIR, without --cascade")
     if args.run is not None:  # the run's own config and best checkpoint, on this machine's best device
         run = RunDirectory(Path(args.run))
         args.config = str(run.config)
         args.ckpt = args.ckpt or str(run.best_checkpoint)
         args.device, args.precision = args.device or "auto", args.precision or "auto"
+        args.onnx = args.onnx or str(run.onnx)
     return args
 
 
 def translate(args: argparse.Namespace, config: Config, context: DistributedContext) -> list[Translation]:
     setup_logger(None, context.is_main)
-    translator = VideoTranslator.build(config, context, args.ckpt, args.cascade, f"{args.config}: translate.py")
+    if args.backend == "onnx":
+        translator = OnnxTranslator(ExportDirectory(Path(args.onnx)))
+    else:
+        translator = VideoTranslator.build(config, context, args.ckpt, args.cascade, f"{args.config}: translate.py")
     results, failed = [], []
     for video in args.videos:
         try:

@@ -21,6 +21,7 @@ from torch.nn.utils.rnn import pad_sequence
 from core.config import Config, config_from_dict
 from core.errors import ToolkitError
 from core.run_directory import RunDirectory
+from core.vocabulary import GlossVocabulary
 from dataset.video_preprocessing import VideoPreprocessing
 from dataset.video_reader import probe_video_file
 from engine.checkpoint import load_checkpoint, load_submodule, load_task_checkpoint
@@ -133,10 +134,7 @@ class VideoTranslator:
 
     def read(self, path: str) -> DecodedVideo:
         """Decode ``path`` as evaluation does; :class:`~core.errors.ToolkitError` naming it if it cannot."""
-        started = time.perf_counter()
-        fps = probe_video_file(path).fps
-        frames, available = self.preprocessing.read_file(path)
-        return DecodedVideo(path, frames, available, fps, time.perf_counter() - started)
+        return decode_video(self.preprocessing, path)
 
     def __call__(self, path: str) -> Translation:
         """One video file, read and translated."""
@@ -158,9 +156,12 @@ class VideoTranslator:
                 ids = self.model.translate(recognition, self.task.config.generation)
                 gloss_ids = self.decode_glosses.ids(recognition)
         texts = self.decode_text(ids)
-        finished = time.perf_counter()
-        seconds = {"s3d": extracted - started, "translate": finished - extracted}
-        return [self._result(video, i, recognition, gloss_ids[i], texts[i], seconds) for i, video in enumerate(videos)]
+        seconds = {"s3d": extracted - started, "translate": time.perf_counter() - extracted}
+        min_frames = self.preprocessing.config.min_frames
+        return [
+            describe(video, log_probs, gloss_ids[i], texts[i], seconds, self.task.vocab, min_frames)
+            for i, (video, log_probs) in enumerate(zip(videos, valid_log_probs(recognition), strict=True))
+        ]
 
     def _features(self, videos: list[DecodedVideo]) -> list[torch.Tensor]:
         """S3D features (T'×C) of each video, computed per group of equal frame count (none padded)."""
@@ -181,33 +182,46 @@ class VideoTranslator:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
-    def _result(
-        self,
-        video: DecodedVideo,
-        index: int,
-        recognition: RecognitionOutput,
-        gloss_ids: list[int],
-        text: str,
-        seconds: dict[str, float],
-    ) -> Translation:
-        log_probs = recognition.log_probs[index, : int(recognition.lengths[index])].float().cpu()
-        step = video.seconds / len(log_probs)  # the gloss steps cover the video evenly
-        probabilities = log_probs.exp()
-        glosses = self.task.vocab.decode(gloss_ids)
-        spans = gloss_spans(probabilities, gloss_ids, glosses.split(), step)
-        curves = {"<blank>": BLANK, **{self.task.vocab.decode([i]): i for i in gloss_ids}}
-        timing = {"decode": round(video.decode_seconds, 3), **{k: round(v, 3) for k, v in seconds.items()}}
-        used = len(video.frames)
-        return Translation(
-            video=video.path,
-            glosses=glosses,
-            text=text,
-            seconds=timing,
-            frames=video.available,
-            used=used,
-            padded=video.available < self.preprocessing.config.min_frames,
-            duration=round(video.seconds, 3),
-            spans=spans,
-            times=[round(t * step, 3) for t in range(len(log_probs))],
-            probabilities={name: [round(float(p), 3) for p in probabilities[:, i]] for name, i in curves.items()},
-        )
+
+def decode_video(preprocessing: VideoPreprocessing, path: str) -> DecodedVideo:
+    """``path``'s frames sampled as in evaluation, with its frame count and rate, timed."""
+    started = time.perf_counter()
+    fps = probe_video_file(path).fps
+    frames, available = preprocessing.read_file(path)
+    return DecodedVideo(path, frames, available, fps, time.perf_counter() - started)
+
+
+def valid_log_probs(recognition: RecognitionOutput) -> list[torch.Tensor]:
+    """Each video's gloss log-probabilities over its valid steps (T'×K, fp32, on the host)."""
+    log_probs = recognition.log_probs.float().cpu()
+    return [log_probs[i, : int(length)] for i, length in enumerate(recognition.lengths)]
+
+
+def describe(
+    video: DecodedVideo,
+    log_probs: torch.Tensor,
+    gloss_ids: list[int],
+    text: str,
+    seconds: dict[str, float],
+    vocab: GlossVocabulary,
+    min_frames: int,
+) -> Translation:
+    """One video's :class:`Translation` from its gloss log-probabilities (T'×K), recognised glosses and text."""
+    step = video.seconds / len(log_probs)  # the gloss steps cover the video evenly
+    probabilities = log_probs.exp()
+    glosses = vocab.decode(gloss_ids)
+    curves = {"<blank>": BLANK, **{vocab.decode([i]): i for i in gloss_ids}}
+    timing = {"decode": video.decode_seconds, **seconds}
+    return Translation(
+        video=video.path,
+        glosses=glosses,
+        text=text,
+        seconds={stage: round(value, 3) for stage, value in timing.items()},
+        frames=video.available,
+        used=len(video.frames),
+        padded=video.available < min_frames,
+        duration=round(video.seconds, 3),
+        spans=gloss_spans(probabilities, gloss_ids, glosses.split(), step),
+        times=[round(t * step, 3) for t in range(len(log_probs))],
+        probabilities={name: [round(float(p), 3) for p in probabilities[:, i]] for name, i in curves.items()},
+    )

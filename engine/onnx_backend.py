@@ -1,0 +1,123 @@
+"""Translate videos with an ONNX export through onnxruntime: ``translate.py --backend onnx``.
+
+:class:`OnnxTranslator` reads an :class:`~core.run_directory.ExportDirectory` and does what
+:class:`~engine.video_translation.VideoTranslator` does with the PyTorch networks: the same video
+decoding and preprocessing, S3D and the visual head per group of equal frame count, CTC beam search
+for the glosses, the encoder on the whole batch, and beam search (:mod:`modelling.beam_search`)
+over the decoder step with its keys and values carried between steps.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+
+import numpy as np
+import onnxruntime
+import torch
+
+from core.config import GenerationConfig, VideoConfig
+from core.errors import ToolkitError
+from core.run_directory import ExportDirectory
+from core.vocabulary import GlossVocabulary
+from dataset.video_preprocessing import VideoPreprocessing
+from engine.decoders import TextDecoder
+from engine.video_translation import DecodedVideo, Translation, decode_video, describe
+from modelling.beam_search import beam_search
+from modelling.ctc_decoding import CTCBeamSearch
+from modelling.tokenizers import load_text_tokenizer
+
+
+class OnnxTranslator:
+    """An ONNX export of a joint Sign2Text model, on onnxruntime's CPU (or given) execution providers."""
+
+    def __init__(self, export: ExportDirectory, providers: list[str] | None = None) -> None:
+        if not export.settings.is_file():
+            raise ToolkitError(f"{export.root}: not an ONNX export (no {export.settings.name}); run export.py first")
+        settings = json.loads(export.settings.read_text(encoding="utf-8"))
+        self.preprocessing = VideoPreprocessing(VideoConfig(**settings["video"]))
+        self.generation = GenerationConfig(**settings["generation"])
+        self.ids = settings["decoder"]
+        languages = settings["languages"]
+        self.vocab = GlossVocabulary.load(export.gloss_vocab, languages["src"])
+        tokenizer = load_text_tokenizer(export.text_tokenizer, languages["src"], languages["tgt"])
+        self.decode_text = TextDecoder(tokenizer, "word")
+        self.ctc = CTCBeamSearch(settings["ctc_beam_size"])
+        providers = providers or ["CPUExecutionProvider"]
+        self.sessions = {
+            name: onnxruntime.InferenceSession(str(export.graph(name)), providers=providers)
+            for name in ("recognition", "encoder", "decoder")
+        }
+
+    def read(self, path: str) -> DecodedVideo:
+        return decode_video(self.preprocessing, path)
+
+    def __call__(self, path: str) -> Translation:
+        return self.translate([self.read(path)])[0]
+
+    def translate(self, videos: list[DecodedVideo]) -> list[Translation]:
+        """Glosses, gloss times and sentences of ``videos``, computed as one batch."""
+        started = time.perf_counter()
+        log_probs, features = self._recognise(videos)
+        gloss_ids = [self.ctc.decode(lp[None], torch.tensor([len(lp)]))[0] for lp in log_probs]
+        recognised = time.perf_counter()
+        texts = self._translate(features)
+        seconds = {"s3d": recognised - started, "translate": time.perf_counter() - recognised}
+        min_frames = self.preprocessing.config.min_frames
+        return [
+            describe(video, lp, ids, text, seconds, self.vocab, min_frames)
+            for video, lp, ids, text in zip(videos, log_probs, gloss_ids, texts, strict=True)
+        ]
+
+    def _recognise(self, videos: list[DecodedVideo]) -> tuple[list[torch.Tensor], list[np.ndarray]]:
+        """Each video's gloss log-probabilities and gloss features over its valid steps."""
+        groups: dict[int, list[int]] = defaultdict(list)
+        for index, video in enumerate(videos):
+            groups[len(video.frames)].append(index)
+        log_probs: list = [None] * len(videos)
+        features: list = [None] * len(videos)
+        for length, members in groups.items():
+            frames = torch.stack([videos[i].frames for i in members])
+            clips = self.preprocessing.network_input(frames, torch.device("cpu"), training=False).contiguous()
+            lengths = np.full(len(members), length, dtype=np.int64)
+            out = self.sessions["recognition"].run(None, {"videos": clips.numpy(), "lengths": lengths})
+            for row, index in enumerate(members):
+                valid = int(out[2][row])
+                log_probs[index] = torch.from_numpy(out[0][row, :valid].copy())
+                features[index] = out[1][row, :valid]
+        return log_probs, features
+
+    def _translate(self, features: list[np.ndarray]) -> list[str]:
+        """The sentences of a batch of gloss features: the encoder, then beam search over the decoder step."""
+        lengths = np.array([len(f) for f in features], dtype=np.int64)
+        padded = np.zeros((len(features), lengths.max(), features[0].shape[1]), dtype=np.float32)
+        for row, feature in enumerate(features):
+            padded[row, : len(feature)] = feature
+        states, mask = self.sessions["encoder"].run(None, {"gloss_features": padded, "lengths": lengths})
+        beams = self.generation.num_beams
+        states, mask = np.repeat(states, beams, axis=0), np.repeat(mask, beams, axis=0)
+        past = {"past": None}
+
+        def step(tokens: np.ndarray, order: np.ndarray | None) -> np.ndarray:
+            if past["past"] is None:
+                shape = self.sessions["decoder"].get_inputs()[3].shape
+                layers, _, _, heads, _, head_dim = shape
+                past["past"] = np.zeros((layers, 2, len(tokens), heads, 0, head_dim), dtype=np.float32)
+            elif order is not None:
+                past["past"] = past["past"][:, :, order]
+            inputs = {"tokens": tokens[:, None], "states": states, "mask": mask, "past": past["past"]}
+            log_probs, past["past"] = self.sessions["decoder"].run(None, inputs)
+            return log_probs
+
+        ids = beam_search(
+            step,
+            len(features),
+            beams,
+            self.ids["start_id"],
+            self.ids["end_id"],
+            self.ids["pad_id"],
+            self.generation.max_length,
+            self.generation.length_penalty,
+        )
+        return self.decode_text(torch.from_numpy(ids))
