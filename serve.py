@@ -1,6 +1,6 @@
 """Serve a trained Sign2Text run over HTTP: a JSON API and a web page to drop a video on.
 
-    python serve.py --run RUN_DIR [--host 127.0.0.1] [--port 8000] [--cascade]
+    python serve.py --run RUN_DIR [--host 127.0.0.1] [--port 8000] [--cascade | --backend onnx [--onnx DIR]]
         [--max-upload-mb 50] [--max-seconds 60] [--max-batch 8] [--max-wait-ms 50] [--max-queue 32]
 
 Then open http://127.0.0.1:8000/ , or ``curl -F video=@clip.mp4 http://127.0.0.1:8000/translate``.
@@ -17,9 +17,10 @@ from pathlib import Path
 import uvicorn
 
 from core.config import Config
-from core.run_directory import RunDirectory
+from core.run_directory import ExportDirectory, RunDirectory
 from engine.cli import add_device_arguments, run_cli
 from engine.distributed import DistributedContext
+from engine.onnx_backend import OnnxTranslator
 from engine.video_translation import VideoTranslator
 from serving.app import ServiceLimits, create_app
 
@@ -30,6 +31,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", metavar="RUN_DIR", required=True, help="a trained S2T run directory")
     parser.add_argument("--cascade", action="store_true", help="serve the run's S2G + G2T cascade instead")
+    parser.add_argument(
+        "--backend", choices=["torch", "onnx"], default="torch", help="onnx: the run's export on onnxruntime"
+    )
+    parser.add_argument("--onnx", metavar="DIR", help="the ONNX export (default: RUN_DIR/onnx, as export.py writes)")
     parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to be reachable from other machines")
     parser.add_argument("--port", type=int, default=8000)
     defaults = ServiceLimits()
@@ -37,17 +42,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=getattr(defaults, name))
     add_device_arguments(parser)
     args = parser.parse_args(argv)
+    if args.backend == "onnx" and args.cascade:
+        parser.error("--backend onnx serves the joint model of an exported run, not the cascade")
     run = RunDirectory(Path(args.run))
+    args.onnx = Path(args.onnx) if args.onnx else run.onnx
     args.config, args.ckpt, args.override = str(run.config), str(run.best_checkpoint), []
     args.device, args.precision = args.device or "auto", args.precision or "auto"
     return args
 
 
 def serve(args: argparse.Namespace, config: Config, context: DistributedContext) -> None:
-    translator = VideoTranslator.build(config, context, args.ckpt, args.cascade, f"{args.run}: serve.py")
+    if args.backend == "onnx":
+        translator = OnnxTranslator(ExportDirectory(args.onnx))
+        model, device, precision = f"{args.onnx} (joint, onnxruntime)", "cpu", "fp32"
+    else:
+        translator = VideoTranslator.build(config, context, args.ckpt, args.cascade, f"{args.run}: serve.py")
+        model = f"{args.run} ({'cascade' if args.cascade else 'joint'})"
+        device, precision = str(context.device), context.precision.name
     limits = ServiceLimits(**{name: getattr(args, name) for name in LIMIT_FIELDS})
-    model = f"{args.run} ({'cascade' if args.cascade else 'joint'})"
-    description = {"model": model, "device": str(context.device), "precision": context.precision.name}
+    description = {"model": model, "device": device, "precision": precision}
     app = create_app(translator, limits, description)
     print(f"serving {model} on http://{args.host}:{args.port}/ ({description['device']})", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, limit_concurrency=limits.max_queue * 2, log_level="warning")

@@ -32,10 +32,12 @@ from fastapi.staticfiles import StaticFiles
 
 from core.errors import ToolkitError
 from dataset.video_reader import probe_video_file
+from engine.onnx_backend import OnnxTranslator
 from engine.video_translation import DecodedVideo, Translation, VideoTranslator
 from serving.batching import MicroBatcher, QueueFull
 
 STATIC = Path(__file__).parent / "static"
+Translator = VideoTranslator | OnnxTranslator  # PyTorch or onnxruntime: both read and translate videos
 logger = logging.getLogger("serving")
 
 
@@ -85,7 +87,7 @@ class UploadLimit:
         return f"the upload is larger than this service's limit of {self.max_bytes / 2**20:g} MB"
 
 
-def create_app(translator: VideoTranslator, limits: ServiceLimits, description: dict[str, str]) -> FastAPI:
+def create_app(translator: Translator, limits: ServiceLimits, description: dict[str, str]) -> FastAPI:
     """The service for ``translator``; ``description`` (model, device, ...) is what ``/health`` reports."""
     decoder = ThreadPoolExecutor(max_workers=limits.decode_workers, thread_name_prefix="decode")
     batcher: MicroBatcher[DecodedVideo, Translation] = MicroBatcher(
@@ -167,7 +169,7 @@ def _save(upload: UploadFile, path: Path) -> None:
         raise HTTPException(400, "the upload is empty")
 
 
-def _decode(translator: VideoTranslator, path: Path, name: str, limits: ServiceLimits) -> DecodedVideo:
+def _decode(translator: Translator, path: Path, name: str, limits: ServiceLimits) -> DecodedVideo:
     """The video's frames as the model takes them; 422 naming ``name`` if it is not one or too long."""
     try:
         info = probe_video_file(path)
