@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections import defaultdict
 
 import numpy as np
 import onnxruntime
@@ -23,10 +22,54 @@ from core.run_directory import ExportDirectory
 from core.vocabulary import GlossVocabulary
 from dataset.video_preprocessing import VideoPreprocessing
 from engine.decoders import TextDecoder
-from engine.video_translation import DecodedVideo, Translation, decode_video, describe
+from engine.video_translation import DecodedVideo, Translation, decode_video, describe, equal_length_groups
 from modelling.beam_search import beam_search
 from modelling.ctc_decoding import CTCBeamSearch
 from modelling.tokenizers import load_text_tokenizer
+
+
+class OnnxNetworks:
+    """The three exported graphs on onnxruntime: recognition per batch of equal-length clips, then text."""
+
+    def __init__(self, export: ExportDirectory, providers: list[str] | None = None) -> None:
+        providers = providers or ["CPUExecutionProvider"]
+        self.sessions = {
+            name: onnxruntime.InferenceSession(str(export.graph(name)), providers=providers)
+            for name in ("recognition", "encoder", "decoder")
+        }
+
+    def recognise(self, clips: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
+        """Gloss log-probabilities, gloss features and feature counts of preprocessed clips (B×3×T×H×W)."""
+        return self.sessions["recognition"].run(None, {"videos": clips, "lengths": lengths})
+
+    def generate(self, features: list[np.ndarray], generation: GenerationConfig, ids: dict[str, int]) -> np.ndarray:
+        """Token ids of each video's gloss features (T'×hidden): the encoder, then beam search over decoder steps."""
+        lengths = np.array([len(f) for f in features], dtype=np.int64)
+        padded = np.zeros((len(features), lengths.max(), features[0].shape[1]), dtype=np.float32)
+        for row, feature in enumerate(features):
+            padded[row, : len(feature)] = feature
+        states, mask = self.sessions["encoder"].run(None, {"gloss_features": padded, "lengths": lengths})
+        beams = generation.num_beams
+        states, mask = np.repeat(states, beams, axis=0), np.repeat(mask, beams, axis=0)
+        layers, _, _, heads, _, head_dim = self.sessions["decoder"].get_inputs()[3].shape
+        held = {"past": np.zeros((layers, 2, len(states), heads, 0, head_dim), dtype=np.float32)}
+
+        def step(tokens: np.ndarray, order: np.ndarray | None) -> np.ndarray:
+            past = held["past"] if order is None else held["past"][:, :, order]
+            inputs = {"tokens": tokens[:, None], "states": states, "mask": mask, "past": past}
+            log_probs, held["past"] = self.sessions["decoder"].run(None, inputs)
+            return log_probs
+
+        return beam_search(
+            step,
+            len(features),
+            beams,
+            ids["start_id"],
+            ids["end_id"],
+            ids["pad_id"],
+            generation.max_length,
+            generation.length_penalty,
+        )
 
 
 class OnnxTranslator:
@@ -44,11 +87,7 @@ class OnnxTranslator:
         tokenizer = load_text_tokenizer(export.text_tokenizer, languages["src"], languages["tgt"])
         self.decode_text = TextDecoder(tokenizer, "word")
         self.ctc = CTCBeamSearch(settings["ctc_beam_size"])
-        providers = providers or ["CPUExecutionProvider"]
-        self.sessions = {
-            name: onnxruntime.InferenceSession(str(export.graph(name)), providers=providers)
-            for name in ("recognition", "encoder", "decoder")
-        }
+        self.networks = OnnxNetworks(export, providers)
 
     def read(self, path: str) -> DecodedVideo:
         return decode_video(self.preprocessing, path)
@@ -72,16 +111,13 @@ class OnnxTranslator:
 
     def _recognise(self, videos: list[DecodedVideo]) -> tuple[list[torch.Tensor], list[np.ndarray]]:
         """Each video's gloss log-probabilities and gloss features over its valid steps."""
-        groups: dict[int, list[int]] = defaultdict(list)
-        for index, video in enumerate(videos):
-            groups[len(video.frames)].append(index)
         log_probs: list = [None] * len(videos)
         features: list = [None] * len(videos)
-        for length, members in groups.items():
+        for length, members in equal_length_groups(videos).items():
             frames = torch.stack([videos[i].frames for i in members])
             clips = self.preprocessing.network_input(frames, torch.device("cpu"), training=False).contiguous()
             lengths = np.full(len(members), length, dtype=np.int64)
-            out = self.sessions["recognition"].run(None, {"videos": clips.numpy(), "lengths": lengths})
+            out = self.networks.recognise(clips.numpy(), lengths)
             for row, index in enumerate(members):
                 valid = int(out[2][row])
                 log_probs[index] = torch.from_numpy(out[0][row, :valid].copy())
@@ -89,35 +125,5 @@ class OnnxTranslator:
         return log_probs, features
 
     def _translate(self, features: list[np.ndarray]) -> list[str]:
-        """The sentences of a batch of gloss features: the encoder, then beam search over the decoder step."""
-        lengths = np.array([len(f) for f in features], dtype=np.int64)
-        padded = np.zeros((len(features), lengths.max(), features[0].shape[1]), dtype=np.float32)
-        for row, feature in enumerate(features):
-            padded[row, : len(feature)] = feature
-        states, mask = self.sessions["encoder"].run(None, {"gloss_features": padded, "lengths": lengths})
-        beams = self.generation.num_beams
-        states, mask = np.repeat(states, beams, axis=0), np.repeat(mask, beams, axis=0)
-        past = {"past": None}
-
-        def step(tokens: np.ndarray, order: np.ndarray | None) -> np.ndarray:
-            if past["past"] is None:
-                shape = self.sessions["decoder"].get_inputs()[3].shape
-                layers, _, _, heads, _, head_dim = shape
-                past["past"] = np.zeros((layers, 2, len(tokens), heads, 0, head_dim), dtype=np.float32)
-            elif order is not None:
-                past["past"] = past["past"][:, :, order]
-            inputs = {"tokens": tokens[:, None], "states": states, "mask": mask, "past": past["past"]}
-            log_probs, past["past"] = self.sessions["decoder"].run(None, inputs)
-            return log_probs
-
-        ids = beam_search(
-            step,
-            len(features),
-            beams,
-            self.ids["start_id"],
-            self.ids["end_id"],
-            self.ids["pad_id"],
-            self.generation.max_length,
-            self.generation.length_penalty,
-        )
-        return self.decode_text(torch.from_numpy(ids))
+        """The sentences of a batch of gloss features."""
+        return self.decode_text(torch.from_numpy(self.networks.generate(features, self.generation, self.ids)))

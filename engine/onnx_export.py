@@ -27,7 +27,8 @@ from core.errors import ToolkitError
 from core.run_directory import ExportDirectory
 from engine.video_translation import VideoTranslator
 from modelling.export_graphs import DecoderStepGraph, EncoderGraph, RecognitionGraph
-from modelling.sign_to_text import Cascade
+from modelling.s3d import S3DBackbone
+from modelling.sign_to_text import Cascade, SignToText
 
 TOLERANCE = 1e-3  # on log-probabilities, encoder states and keys/values, in fp32
 
@@ -60,11 +61,10 @@ class GraphCheck:
         return max(self.differences.values())
 
 
-def _graph_specs(translator: VideoTranslator) -> list[GraphSpec]:
-    network, video = translator.model, translator.preprocessing.config
+def _graph_specs(network: SignToText, backbone: S3DBackbone, size: int) -> list[GraphSpec]:
     mbart = network.translator.mbart
     batch, frames, steps = Dim("batch", min=1, max=256), Dim("frames", min=8, max=8192), Dim("steps", max=4096)
-    size, hidden = video.img_size, network.recognition.head.classifier.in_features
+    hidden = network.recognition.head.classifier.in_features
     config = mbart.config
     head_dim = config.d_model // config.decoder_attention_heads
     generator = torch.Generator().manual_seed(0)
@@ -84,7 +84,7 @@ def _graph_specs(translator: VideoTranslator) -> list[GraphSpec]:
     return [
         GraphSpec(
             "recognition",
-            RecognitionGraph(translator.backbone, network.recognition),
+            RecognitionGraph(backbone, network.recognition),
             {"videos": normal(2, 3, 24, size, size), "lengths": torch.tensor([24, 17])},
             [{"videos": normal(3, 3, 37, size, size), "lengths": torch.tensor([37, 30, 12])}],
             {"videos": {0: batch, 2: frames}, "lengths": {0: batch}},
@@ -163,12 +163,23 @@ def export_run(
     """Write ``translator``'s joint model as ONNX to ``output``, check every graph, write the settings."""
     if isinstance(translator.model, Cascade):
         raise ExportError("export.py exports the joint Sign2Text model; the cascade is not exported")
-    mbart = translator.model.translator.mbart
+    checks = export_network(
+        translator.model, translator.backbone, translator.preprocessing.config.img_size, output, report
+    )
+    _write_settings(translator, output, checks)
+    return checks
+
+
+def export_network(
+    network: SignToText, backbone: S3DBackbone, size: int, output: ExportDirectory, report: Callable[[str], None]
+) -> list[GraphCheck]:
+    """The three graphs of ``network`` (with ``backbone``, for ``size`` px videos) in ``output``, each checked."""
+    mbart = network.translator.mbart
     if mbart.config.forced_eos_token_id != mbart.config.eos_token_id:
         raise ExportError("the translator does not force </s> at the last position, which the ONNX search assumes")
     output.root.mkdir(parents=True, exist_ok=True)
     checks = []
-    for spec in _graph_specs(translator):
+    for spec in _graph_specs(network, backbone, size):
         report(f"exporting {spec.name} ...")
         path = output.graph(spec.name)
         _export(spec, path)
@@ -177,7 +188,6 @@ def export_run(
         report(f"  {path.name}: largest |onnxruntime - PyTorch|: {figures}")
         if checks[-1].worst > TOLERANCE:
             raise ExportError(f"{path}: outputs differ from PyTorch's by {checks[-1].worst:.2e} > {TOLERANCE}")
-    _write_settings(translator, output, checks)
     return checks
 
 

@@ -165,11 +165,8 @@ class VideoTranslator:
 
     def _features(self, videos: list[DecodedVideo]) -> list[torch.Tensor]:
         """S3D features (T'×C) of each video, computed per group of equal frame count (none padded)."""
-        groups: dict[int, list[int]] = defaultdict(list)
-        for index, video in enumerate(videos):
-            groups[len(video.frames)].append(index)
         features: list[torch.Tensor | None] = [None] * len(videos)
-        for length, members in groups.items():
+        for length, members in equal_length_groups(videos).items():
             frames = torch.stack([videos[i].frames for i in members])
             clips = self.preprocessing.network_input(frames, self.device, training=False)
             output, output_lengths = self.backbone(clips, torch.full((len(members),), length))
@@ -181,6 +178,14 @@ class VideoTranslator:
         """Let the GPU finish, so the stage times are the stages' own."""
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
+
+
+def equal_length_groups(videos: list[DecodedVideo]) -> dict[int, list[int]]:
+    """The indices of ``videos`` by frame count: S3D runs on each group without padding any video."""
+    groups: dict[int, list[int]] = defaultdict(list)
+    for index, video in enumerate(videos):
+        groups[len(video.frames)].append(index)
+    return groups
 
 
 def decode_video(preprocessing: VideoPreprocessing, path: str) -> DecodedVideo:
