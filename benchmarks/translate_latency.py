@@ -2,16 +2,19 @@
 
     python benchmarks/translate_latency.py [--device auto|cpu|cuda] [--precision auto|fp32|bf16]
         [--translator large|base] [--vocab 3000] [--beams 4] [--tokens 30] [--repeats 5]
+        [--backends torch onnx]
 
 Writes (once) an H.264 clip of 250 frames at 224×224, as a phone would (YUV 4:2:0), then times what
 ``translate.py`` and the service do with it: decoding and sampling the frames (``decode``), S3D
 blocks 1-4 and the visual head over 1,100 glosses (``s3d + head``), CTC beam search over the gloss
 probabilities (``ctc``), and the VL mapper and mBART generating ``--tokens`` tokens with beam
-search (``translate``). The networks have the paper's shapes with random weights: mBART-large
-(12+12 layers, d_model 1024) or mBART-base-sized (6+6, 768), its vocabulary pruned to ``--vocab``
-tokens as ``prepare_mbart.py`` does for PHOENIX-2014T (random weights rarely say ``</s>``, so
-beam search runs to the token limit, the worst case). Prints the median of ``--repeats`` runs
-after a warm-up.
+search (``translate``), in PyTorch and (``--backends``) with the networks exported to ONNX
+(``export.py``'s graphs, exported once into ``--workdir``) on onnxruntime's CPU provider.
+
+The networks have the paper's shapes with random weights: mBART-large (12+12 layers, d_model 1024)
+or mBART-base-sized (6+6, 768), its vocabulary pruned to ``--vocab`` tokens as ``prepare_mbart.py``
+does for PHOENIX-2014T (random weights rarely say ``</s>``, so beam search runs to the token limit,
+the worst case). Prints the median of ``--repeats`` runs after a warm-up.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import time
 from itertools import pairwise
 from pathlib import Path
 
+import numpy as np
 import torch
 from transformers import MBartConfig, MBartForConditionalGeneration
 
@@ -30,9 +34,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.config import DEVICES, PRECISIONS, GenerationConfig, VideoConfig  # noqa: E402
+from core.run_directory import ExportDirectory  # noqa: E402
 from dataset.video_preprocessing import VideoPreprocessing  # noqa: E402
 from dataset.video_reader import write_video_file  # noqa: E402
 from engine.device import place_model, resolve_device, resolve_precision  # noqa: E402
+from engine.onnx_backend import OnnxNetworks  # noqa: E402
+from engine.onnx_export import export_network  # noqa: E402
 from modelling.ctc_decoding import CTCBeamSearch  # noqa: E402
 from modelling.recognition import SignToGloss  # noqa: E402
 from modelling.s3d import S3DBackbone  # noqa: E402
@@ -40,7 +47,11 @@ from modelling.sign_to_text import SignToText  # noqa: E402
 from modelling.translation import TextTranslator  # noqa: E402
 from modelling.visual_head import VisualHead  # noqa: E402
 
-TRANSLATORS = {"large": (12, 1024, 16, 4096), "base": (6, 768, 12, 3072)}  # layers, d_model, heads, ffn
+TRANSLATORS = {  # layers, d_model, heads, ffn
+    "large": (12, 1024, 16, 4096),
+    "base": (6, 768, 12, 3072),
+    "tiny": (1, 32, 2, 64),  # for the tests
+}
 NUM_GLOSSES = 1100
 
 
@@ -81,27 +92,68 @@ def build_network(args: argparse.Namespace, device: torch.device) -> SignToText:
     return place_model(network, device).eval()
 
 
+class Stopwatch:
+    """Seconds between marks, in mark order."""
+
+    def __init__(self, sync) -> None:
+        self.sync, self.marks = sync, [("start", time.perf_counter())]
+
+    def mark(self, stage: str) -> None:
+        self.sync()
+        self.marks.append((stage, time.perf_counter()))
+
+    def seconds(self) -> dict[str, float]:
+        stages = {stage: now - before for (_, before), (stage, now) in pairwise(self.marks)}
+        return {**stages, "total": self.marks[-1][1] - self.marks[0][1]}
+
+
 @torch.no_grad()
-def translate_once(network: SignToText, pipeline: VideoPreprocessing, clip: Path, args, device, precision) -> dict:
-    """Seconds per stage for one pass over ``clip``, and the number of tokens generated."""
-    sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
-    times = {"start": time.perf_counter()}
+def torch_pass(network: SignToText, pipeline: VideoPreprocessing, clip: Path, args, device, precision) -> dict:
+    """Seconds per stage for one pass over ``clip`` in PyTorch, and the number of tokens generated."""
+    watch = Stopwatch(torch.cuda.synchronize if device.type == "cuda" else lambda: None)
     frames, _ = pipeline.read_file(str(clip))
-    times["decode"] = time.perf_counter()
+    watch.mark("decode")
     with precision.autocast():
         videos = pipeline.network_input(frames[None], device, training=False)
         recognition = network.recognition(videos, torch.tensor([len(frames)]))
-        sync()
-        times["s3d + head"] = time.perf_counter()
+        watch.mark("s3d + head")
         CTCBeamSearch(args.ctc_beams).decode(recognition.log_probs, recognition.lengths)
-        times["ctc"] = time.perf_counter()
-        generation = GenerationConfig(num_beams=args.beams, max_length=args.tokens + 1)
-        ids = network.translate(recognition, generation)
-        sync()
-        times["translate"] = time.perf_counter()
-    stages = list(times)
-    seconds = {stage: times[stage] - times[previous] for previous, stage in pairwise(stages)}
-    return {**seconds, "total": times["translate"] - times["start"], "tokens": ids.shape[1] - 1}
+        watch.mark("ctc")
+        ids = network.translate(recognition, GenerationConfig(num_beams=args.beams, max_length=args.tokens + 1))
+        watch.mark("translate")
+    return {**watch.seconds(), "tokens": ids.shape[1] - 1}
+
+
+def onnx_pass(networks: OnnxNetworks, pipeline: VideoPreprocessing, clip: Path, args) -> dict:
+    """The same pass with the exported graphs on onnxruntime (CPU)."""
+    watch = Stopwatch(lambda: None)
+    frames, _ = pipeline.read_file(str(clip))
+    watch.mark("decode")
+    videos = pipeline.network_input(frames[None], torch.device("cpu"), training=False).contiguous()
+    log_probs, features, lengths = networks.recognise(videos.numpy(), np.array([len(frames)], dtype=np.int64))
+    watch.mark("s3d + head")
+    CTCBeamSearch(args.ctc_beams).decode(torch.from_numpy(log_probs), torch.from_numpy(lengths))
+    watch.mark("ctc")
+    generation = GenerationConfig(num_beams=args.beams, max_length=args.tokens + 1)
+    ids = networks.generate([features[0, : lengths[0]]], generation, {"start_id": 3, "end_id": 2, "pad_id": 1})
+    watch.mark("translate")
+    return {**watch.seconds(), "tokens": ids.shape[1] - 1}
+
+
+def onnx_networks(network: SignToText, args) -> OnnxNetworks:
+    """``network`` exported (once per shape) to the work folder, on onnxruntime."""
+    export = ExportDirectory(Path(args.workdir) / f"onnx_{args.translator}_{args.vocab}_{args.size}px")
+    if not export.graph("decoder").is_file():
+        export_network(network, network.recognition.backbone, args.size, export, report=lambda line: None)
+    return OnnxNetworks(export)
+
+
+def report(backend: str, runs: list[dict]) -> None:
+    for stage in runs[0]:
+        values = [run[stage] for run in runs]
+        unit = "" if stage == "tokens" else " s"
+        spread = f"(min {min(values):.3f}, max {max(values):.3f})"
+        print(f"{backend:<7}{stage:<12}{statistics.median(values):>10.3f}{unit}   {spread}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--workdir", default=str(ROOT / "runs" / "benchmark_latency"))
+    parser.add_argument("--backends", nargs="+", choices=["torch", "onnx"], default=["torch", "onnx"])
     args = parser.parse_args(argv)
     clip = Path(args.workdir) / f"clip_{args.seconds:g}s_{args.size}px.mp4"
     if not clip.is_file():
@@ -133,12 +186,14 @@ def main(argv: list[str] | None = None) -> int:
         f"translate latency | {clip.name} | {name}, torch {torch.__version__}, {precision.name} | mBART-"
         f"{args.translator} ({args.vocab} tokens), beam {args.beams}, {args.tokens} tokens | median of {args.repeats}"
     )
-    translate_once(network, pipeline, clip, args, device, precision)  # warm-up
-    runs = [translate_once(network, pipeline, clip, args, device, precision) for _ in range(args.repeats)]
-    for stage in runs[0]:
-        values = [run[stage] for run in runs]
-        unit = "" if stage == "tokens" else " s"
-        print(f"{stage:<12}{statistics.median(values):>10.3f}{unit}   (min {min(values):.3f}, max {max(values):.3f})")
+    passes = {"torch": lambda: torch_pass(network, pipeline, clip, args, device, precision)}
+    if "onnx" in args.backends:
+        networks = onnx_networks(network.cpu(), args)
+        network = place_model(network, device)
+        passes["onnx"] = lambda: onnx_pass(networks, pipeline, clip, args)
+    for backend in args.backends:
+        passes[backend]()  # warm-up
+        report(backend, [passes[backend]() for _ in range(args.repeats)])
     return 0
 
 

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import s2g_input_pipeline
 import s2g_side_by_side
+import service_load
+import translate_latency
 import video_memory
 
 pytestmark = pytest.mark.slow
@@ -80,3 +82,23 @@ def test_side_by_side_benchmark_runs_the_papers_code(capsys):
     ((_, _, paper, ours, ratio, theirs, _, mine),) = side_by_side_rows(capsys)
     assert float(paper) > 0 and float(ours) > 0 and float(ratio) > 0
     assert int(theirs) - int(mine) == 1024  # the paper's head has one more LayerNorm (512 weights, 512 biases)
+
+
+def test_latency_benchmark_times_every_stage(tmp_path, capsys):
+    tiny = ["--translator", "tiny", "--vocab", "50", "--size", "32", "--seconds", "0.5", "--tokens", "4"]
+    translate_latency.main([*tiny, "--repeats", "2", "--backends", "torch", "--workdir", str(tmp_path)])
+    rows = {line.split()[1]: line.split() for line in capsys.readouterr().out.splitlines()[1:]}
+    assert {"decode", "s3d", "ctc", "translate", "total", "tokens"} <= set(rows)
+    assert float(rows["total"][2]) > 0 and float(rows["tokens"][2]) <= 4
+
+
+def test_load_benchmark_counts_answers_and_bad_uploads(speaking_s2t, pipeline, capsys):
+    root, _ = pipeline
+    videos = str(root / "data" / "test" / "toy-0000[0-3].mp4")
+    args = ["--run", str(speaking_s2t), "--videos", videos, "--clients", "2", "--requests", "6", "--bad-every", "3"]
+    service_load.main([*args, "--port", str(free_port()), "--", "--device", "cpu"])
+    out = capsys.readouterr().out.splitlines()
+    clients, rate, p50, p95, batch, bad, errors = out[2].split()
+    assert (clients, bad, errors) == ("2", "2/2", "0") and float(rate) > 0 and float(p95) >= float(p50) > 0
+    assert float(batch) >= 1
+    assert out[-1] == "still answering after the load: True"
