@@ -28,12 +28,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import MBartConfig, MBartForConditionalGeneration
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.config import DEVICES, PRECISIONS, GenerationConfig, VideoConfig  # noqa: E402
+from core.config import DEVICES, PRECISIONS, GenerationConfig, ModelConfig, VideoConfig  # noqa: E402
 from core.run_directory import ExportDirectory  # noqa: E402
 from dataset.video_preprocessing import VideoPreprocessing  # noqa: E402
 from dataset.video_reader import write_video_file  # noqa: E402
@@ -44,7 +43,7 @@ from modelling.ctc_decoding import CTCBeamSearch  # noqa: E402
 from modelling.recognition import SignToGloss  # noqa: E402
 from modelling.s3d import S3DBackbone  # noqa: E402
 from modelling.sign_to_text import SignToText  # noqa: E402
-from modelling.translation import TextTranslator  # noqa: E402
+from modelling.translation import TextTranslator, build_mbart  # noqa: E402
 from modelling.visual_head import VisualHead  # noqa: E402
 
 TRANSLATORS = {  # layers, d_model, heads, ffn
@@ -69,24 +68,9 @@ def write_clip(path: Path, seconds: float, fps: int, size: int) -> None:
 
 def build_network(args: argparse.Namespace, device: torch.device) -> SignToText:
     layers, d_model, heads, ffn = TRANSLATORS[args.translator]
-    mbart = MBartForConditionalGeneration(
-        MBartConfig(
-            vocab_size=args.vocab,
-            d_model=d_model,
-            encoder_layers=layers,
-            decoder_layers=layers,
-            encoder_attention_heads=heads,
-            decoder_attention_heads=heads,
-            encoder_ffn_dim=ffn,
-            decoder_ffn_dim=ffn,
-            max_position_embeddings=1024,
-            pad_token_id=1,
-            bos_token_id=0,
-            eos_token_id=2,
-            decoder_start_token_id=3,
-            scale_embedding=True,
-        )
-    )
+    shape = {"d_model": d_model, "encoder_layers": layers, "decoder_layers": layers, "attention_heads": heads}
+    architecture = ModelConfig(**shape, ffn_dim=ffn, max_position_embeddings=1024)
+    mbart = build_mbart(architecture, args.vocab, pad_id=1, eos_id=2, bos_id=0)
     recognition = SignToGloss(VisualHead(832, NUM_GLOSSES), S3DBackbone(use_block=4))
     network = SignToText(recognition, TextTranslator(mbart, tgt_lang_id=3, label_smoothing=0.0), end_ids=(2, 3))
     return place_model(network, device).eval()

@@ -34,10 +34,23 @@ class PredictionFiles:
 
 
 @dataclass(frozen=True)
-class RunDirectory:
-    """One run's folder: resolved config, log, TensorBoard, vocabularies, checkpoints, predictions, features."""
+class _VocabularyFiles:
+    """Where a folder keeps the gloss vocabulary and the text tokenizer (a run, or an export of one)."""
 
     root: Path
+
+    @property
+    def gloss_vocab(self) -> Path:
+        return self.root / GLOSS_VOCAB_FILE
+
+    @property
+    def text_tokenizer(self) -> Path:
+        return self.root / "text_tokenizer"
+
+
+@dataclass(frozen=True)
+class RunDirectory(_VocabularyFiles):
+    """One run's folder: resolved config, log, TensorBoard, vocabularies, checkpoints, predictions, features."""
 
     @classmethod
     def of(cls, config: Config) -> RunDirectory:
@@ -55,14 +68,6 @@ class RunDirectory:
     @property
     def tensorboard(self) -> Path:
         return self.root / "tensorboard"
-
-    @property
-    def gloss_vocab(self) -> Path:
-        return self.root / GLOSS_VOCAB_FILE
-
-    @property
-    def text_tokenizer(self) -> Path:
-        return self.root / "text_tokenizer"
 
     @property
     def best_checkpoint(self) -> Path:
@@ -92,10 +97,8 @@ class RunDirectory:
 
 
 @dataclass(frozen=True)
-class ExportDirectory:
+class ExportDirectory(_VocabularyFiles):
     """An ONNX export: the three networks, the vocabularies and the settings to run them without the run."""
-
-    root: Path
 
     def graph(self, name: str) -> Path:
         """``recognition``, ``encoder`` or ``decoder``."""
@@ -104,11 +107,3 @@ class ExportDirectory:
     @property
     def settings(self) -> Path:
         return self.root / "export.json"
-
-    @property
-    def gloss_vocab(self) -> Path:
-        return self.root / GLOSS_VOCAB_FILE
-
-    @property
-    def text_tokenizer(self) -> Path:
-        return self.root / "text_tokenizer"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -73,12 +73,12 @@ class Translation:
     frames: int  # in the video file
     used: int  # frames the model took: all, subsampled evenly to data.video.max_frames, or repeated up to min_frames
     padded: bool  # fewer frames than the model's minimum: repeated up to it, so the result is unreliable
-    duration: float = 0.0  # of the video, seconds
-    spans: list[GlossSpan] = field(default_factory=list)
+    duration: float  # of the video, seconds
+    spans: list[GlossSpan]
     # per gloss-probability step (duration / len(times) seconds each): its start time, and the
     # probability of the blank and of each recognised gloss at every step
-    times: list[float] = field(default_factory=list)
-    probabilities: dict[str, list[float]] = field(default_factory=dict)
+    times: list[float]
+    probabilities: dict[str, list[float]]
 
 
 def gloss_spans(probabilities: torch.Tensor, gloss_ids: list[int], glosses: list[str], step: float) -> list[GlossSpan]:
