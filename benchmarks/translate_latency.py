@@ -9,7 +9,7 @@ Writes (once) an H.264 clip of 250 frames at 224×224, as a phone would (YUV 4:2
 blocks 1-4 and the visual head over 1,100 glosses (``s3d + head``), CTC beam search over the gloss
 probabilities (``ctc``), and the VL mapper and mBART generating ``--tokens`` tokens with beam
 search (``translate``), in PyTorch and (``--backends``) with the networks exported to ONNX
-(``export.py``'s graphs, exported once into ``--workdir``) on onnxruntime's CPU provider.
+(``export.py``'s graphs) on onnxruntime's CPU provider.
 
 The networks have the paper's shapes with random weights: mBART-large (12+12 layers, d_model 1024)
 or mBART-base-sized (6+6, 768), its vocabulary pruned to ``--vocab`` tokens as ``prepare_mbart.py``
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import tempfile
 import time
 from itertools import pairwise
 from pathlib import Path
@@ -125,11 +126,11 @@ def onnx_pass(networks: OnnxNetworks, pipeline: VideoPreprocessing, clip: Path, 
 
 
 def onnx_networks(network: SignToText, args) -> OnnxNetworks:
-    """``network`` exported (once per shape) to the work folder, on onnxruntime."""
-    export = ExportDirectory(Path(args.workdir) / f"onnx_{args.translator}_{args.vocab}_{args.size}px")
-    if not export.graph("decoder").is_file():
+    """``network`` exported to ONNX (into a temporary folder) and loaded on onnxruntime."""
+    with tempfile.TemporaryDirectory(dir=args.workdir) as folder:
+        export = ExportDirectory(Path(folder))
         export_network(network, network.recognition.backbone, args.size, export, report=lambda line: None)
-    return OnnxNetworks(export)
+        return OnnxNetworks(export)
 
 
 def report(backend: str, runs: list[dict]) -> None:

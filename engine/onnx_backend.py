@@ -48,15 +48,14 @@ class OnnxNetworks:
         padded = np.zeros((len(features), lengths.max(), features[0].shape[1]), dtype=np.float32)
         for row, feature in enumerate(features):
             padded[row, : len(feature)] = feature
-        states, mask = self.sessions["encoder"].run(None, {"gloss_features": padded, "lengths": lengths})
+        cross, mask = self.sessions["encoder"].run(None, {"gloss_features": padded, "lengths": lengths})
         beams = generation.num_beams
-        states, mask = np.repeat(states, beams, axis=0), np.repeat(mask, beams, axis=0)
-        layers, _, _, heads, _, head_dim = self.sessions["decoder"].get_inputs()[3].shape
-        held = {"past": np.zeros((layers, 2, len(states), heads, 0, head_dim), dtype=np.float32)}
+        cross, mask = np.repeat(cross, beams, axis=2), np.repeat(mask, beams, axis=0)
+        held = {"past": np.zeros_like(cross[:, :, :, :, :0])}  # layers×2×beams×heads×0×head_dim
 
         def step(tokens: np.ndarray, order: np.ndarray | None) -> np.ndarray:
             past = held["past"] if order is None else held["past"][:, :, order]
-            inputs = {"tokens": tokens[:, None], "states": states, "mask": mask, "past": past}
+            inputs = {"tokens": tokens[:, None], "cross": cross, "mask": mask, "past": past}
             log_probs, held["past"] = self.sessions["decoder"].run(None, inputs)
             return log_probs
 

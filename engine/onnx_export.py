@@ -72,13 +72,13 @@ def _graph_specs(network: SignToText, backbone: S3DBackbone, size: int) -> list[
     def normal(*shape: int) -> torch.Tensor:
         return torch.randn(*shape, generator=generator)
 
-    def past(beams: int, length: int) -> torch.Tensor:
+    def keys_values(beams: int, length: int) -> torch.Tensor:
         return normal(config.decoder_layers, 2, beams, config.decoder_attention_heads, length, head_dim)
 
     positions = Dim("positions", min=3, max=8192)
     later = {
         "tokens": torch.tensor([[11], [4], [6]]),
-        "states": normal(3, 13, config.d_model),
+        "cross": keys_values(3, 13),
         "mask": torch.tensor([[1] * 13, [1] * 9 + [0] * 4, [1] * 2 + [0] * 11]),
     }
     return [
@@ -96,21 +96,21 @@ def _graph_specs(network: SignToText, backbone: S3DBackbone, size: int) -> list[
             {"gloss_features": normal(2, 6, hidden), "lengths": torch.tensor([6, 4])},
             [{"gloss_features": normal(3, 11, hidden), "lengths": torch.tensor([11, 3, 7])}],
             {"gloss_features": {0: batch, 1: steps}, "lengths": {0: batch}},
-            ["states", "mask"],
+            ["cross", "mask"],
         ),
         GraphSpec(
             "decoder",
             DecoderStepGraph(mbart),
             {
                 "tokens": torch.tensor([[7], [9]]),
-                "states": normal(2, 8, config.d_model),
+                "cross": keys_values(2, 8),
                 "mask": torch.tensor([[1] * 8, [1] * 5 + [0] * 3]),
-                "past": past(2, 3),
+                "past": keys_values(2, 3),
             },
-            [{**later, "past": past(3, steps)} for steps in (0, 5)],  # the first step has no past
+            [{**later, "past": keys_values(3, steps)} for steps in (0, 5)],  # the first step has no past
             {
                 "tokens": {0: batch},
-                "states": {0: batch, 1: positions},
+                "cross": {2: batch, 4: positions},
                 "mask": {0: batch, 1: positions},
                 "past": {2: batch, 4: steps},
             },

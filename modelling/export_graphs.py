@@ -2,14 +2,15 @@
 
 - :class:`RecognitionGraph`: videos B×3×T×H×W and frame counts -> gloss log-probabilities, gloss
   features and feature counts (S3D, then the visual head);
-- :class:`EncoderGraph`: gloss features and counts -> mBART encoder states and their mask (VL mapper,
-  the ``</s> lang`` end embeddings, mBART's encoder);
-- :class:`DecoderStepGraph`: one decoder step: the last token of each beam, the encoder states and
-  the self-attention keys and values of the steps before (``past``: layers×2×B×heads×t×head_dim) ->
-  next-token log-probabilities and ``past`` grown by this step. It runs the decoder layers of the
-  Hugging Face mBART module it is given, with their own weights, and holds the past as one tensor
-  instead of a ``Cache`` object; cross-attention keys and values are recomputed from the encoder
-  states at each step. ``tests/test_export_graphs.py`` holds it to ``generate()``'s results.
+- :class:`EncoderGraph`: gloss features and counts -> the decoder's cross-attention keys and values
+  of the encoder states, and their mask (VL mapper, the ``</s> lang`` end embeddings, mBART's
+  encoder, each decoder layer's cross-attention projections);
+- :class:`DecoderStepGraph`: one decoder step: the last token of each beam, the cross-attention keys
+  and values, and the self-attention keys and values of the steps before (``past``:
+  layers×2×B×heads×t×head_dim) -> next-token log-probabilities and ``past`` grown by this step. It
+  runs the decoder layers of the Hugging Face mBART module it is given, with their own weights, and
+  holds the past as one tensor instead of a ``Cache`` object. ``tests/test_export_graphs.py`` holds
+  it to the full decoder's log-probabilities and to ``generate()``'s token ids.
 """
 
 from __future__ import annotations
@@ -41,8 +42,26 @@ class RecognitionGraph(nn.Module):
         return output.log_probs, output.gloss_features, output.lengths
 
 
+def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """B×L×d -> B×heads×L×head_dim."""
+    return x.unflatten(-1, (heads, -1)).transpose(1, 2)
+
+
+def cross_keys_values(mbart: MBartForConditionalGeneration, states: torch.Tensor) -> torch.Tensor:
+    """Every decoder layer's cross-attention keys and values of encoder ``states``: layers×2×B×heads×S×head_dim."""
+    per_layer = []
+    for layer in mbart.get_decoder().layers:
+        attention = layer.encoder_attn
+        keys, values = attention.k_proj(states), attention.v_proj(states)
+        per_layer.append(torch.stack([_heads(keys, attention.num_heads), _heads(values, attention.num_heads)]))
+    return torch.stack(per_layer)
+
+
 class EncoderGraph(nn.Module):
-    """Gloss features -> mBART encoder states (B×(T'+2)×d_model) and their attention mask."""
+    """Gloss features -> the decoder's cross-attention keys and values (:func:`cross_keys_values`) and mask.
+
+    The keys and values are computed once here, not at every decoding step.
+    """
 
     def __init__(self, network: SignToText) -> None:
         super().__init__()
@@ -50,13 +69,9 @@ class EncoderGraph(nn.Module):
 
     def forward(self, gloss_features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         embeds, mask = self.network.encoder_inputs(gloss_features, lengths)
-        states = self.network.translator.mbart.get_encoder()(inputs_embeds=embeds, attention_mask=mask)
-        return states.last_hidden_state, mask
-
-
-def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
-    """B×L×d -> B×heads×L×head_dim."""
-    return x.unflatten(-1, (heads, -1)).transpose(1, 2)
+        mbart = self.network.translator.mbart
+        states = mbart.get_encoder()(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
+        return cross_keys_values(mbart, states), mask
 
 
 def _attend(attention: nn.Module, query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask=None):
@@ -77,7 +92,7 @@ class DecoderStepGraph(nn.Module):
         self.mbart = mbart
 
     def forward(
-        self, tokens: torch.Tensor, states: torch.Tensor, mask: torch.Tensor, past: torch.Tensor
+        self, tokens: torch.Tensor, cross: torch.Tensor, mask: torch.Tensor, past: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         decoder = self.mbart.get_decoder()
         position = past.shape[4]
@@ -92,10 +107,8 @@ class DecoderStepGraph(nn.Module):
             values = torch.cat([past[index, 1], _heads(attention.v_proj(x), heads)], dim=2)
             grown.append(torch.stack([keys, values]))
             hidden = hidden + _attend(attention, x, keys, values)
-            cross = layer.encoder_attn
             x = layer.encoder_attn_layer_norm(hidden)
-            cross_keys, cross_values = _heads(cross.k_proj(states), heads), _heads(cross.v_proj(states), heads)
-            hidden = hidden + _attend(cross, x, cross_keys, cross_values, cross_mask)
+            hidden = hidden + _attend(layer.encoder_attn, x, cross[index, 0], cross[index, 1], cross_mask)
             hidden = hidden + layer.fc2(layer.activation_fn(layer.fc1(layer.final_layer_norm(hidden))))
         logits = self.mbart.lm_head(decoder.layer_norm(hidden[:, -1])) + self.mbart.final_logits_bias
         return F.log_softmax(logits.float(), dim=-1), torch.stack(grown)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from modelling.beam_search import beam_search
-from modelling.export_graphs import DecoderStepGraph, EncoderGraph, RecognitionGraph
+from modelling.export_graphs import DecoderStepGraph, EncoderGraph, RecognitionGraph, cross_keys_values
 from modelling.recognition import SignToGloss
 from modelling.s3d import S3DBackbone
 from modelling.sign_to_text import SignToText
@@ -31,22 +31,23 @@ def test_a_decoder_step_over_its_past_gives_the_full_decoders_log_probabilities(
     _, mask, states = encoder_states(translator, 1, [5, 3])
     tokens = torch.tensor([[5, 7, 9, 11, 13], [5, 8, 8, 2, 1]])
     full = translator.mbart(encoder_outputs=(states,), attention_mask=mask, decoder_input_ids=tokens).logits
-    step = DecoderStepGraph(translator.mbart)
+    step, cross = DecoderStepGraph(translator.mbart), cross_keys_values(translator.mbart, states)
     past = step.empty_past(2)
     for position in range(tokens.shape[1]):
-        log_probs, past = step(tokens[:, position : position + 1], states, mask, past)
+        log_probs, past = step(tokens[:, position : position + 1], cross, mask, past)
         torch.testing.assert_close(log_probs, full[:, position].log_softmax(-1), atol=1e-5, rtol=1e-5)
     assert past.shape == (1, 2, 2, 2, 5, 8)  # layers, keys/values, batch, heads, steps, head size
 
 
 def torch_step(step: DecoderStepGraph, states: torch.Tensor, mask: torch.Tensor, beams: int):
     """The beam search's step function over the PyTorch decoder step, holding the past."""
-    states, mask = states.repeat_interleave(beams, 0), mask.repeat_interleave(beams, 0)
-    held = {"past": step.empty_past(len(states))}
+    cross = cross_keys_values(step.mbart, states.repeat_interleave(beams, 0))
+    mask = mask.repeat_interleave(beams, 0)
+    held = {"past": step.empty_past(len(mask))}
 
     def run(tokens: np.ndarray, order: np.ndarray | None) -> np.ndarray:
         past = held["past"] if order is None else held["past"][:, :, torch.from_numpy(order)]
-        log_probs, held["past"] = step(torch.from_numpy(tokens)[:, None], states, mask, past)
+        log_probs, held["past"] = step(torch.from_numpy(tokens)[:, None], cross, mask, past)
         return log_probs.numpy()
 
     return run
@@ -103,15 +104,18 @@ def test_beam_search_gives_generates_token_ids(seed, beams, length_penalty):
 
 
 @torch.no_grad()
-def test_the_encoder_graph_is_the_translators_encoder_on_the_mapped_features():
+def test_the_encoder_graph_gives_the_cross_attention_keys_and_values_of_the_encoder_states():
     torch.manual_seed(0)
     network = SignToText(SignToGloss(VisualHead(12, 9, 8, 16)), tiny_translator(), end_ids=(2, 3)).eval()
     features, lengths = torch.randn(2, 4, 8), torch.tensor([4, 2])
-    states, mask = EncoderGraph(network)(features, lengths)
+    cross, mask = EncoderGraph(network)(features, lengths)
     embeds, expected_mask = network.encoder_inputs(features, lengths)
-    expected = network.translator.mbart.get_encoder()(inputs_embeds=embeds, attention_mask=expected_mask)
+    mbart = network.translator.mbart
+    states = mbart.get_encoder()(inputs_embeds=embeds, attention_mask=expected_mask).last_hidden_state
     assert torch.equal(mask, expected_mask) and mask.shape == (2, 6)
-    torch.testing.assert_close(states, expected.last_hidden_state)
+    assert cross.shape == (1, 2, 2, 2, 6, 8)  # layers, keys/values, batch, heads, positions, head size
+    layer = mbart.get_decoder().layers[0].encoder_attn
+    torch.testing.assert_close(cross[0, 1, :, 1], layer.v_proj(states)[..., 8:])  # the second head's values
 
 
 @torch.no_grad()
