@@ -34,6 +34,7 @@ def browser(tmp_path):
     options.binary_location = CHROMIUM
     flags = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic"]
     flags += ["--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    flags += ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]  # a test pattern as the camera
     for flag in [*flags, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1100,1000"]:
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
@@ -90,3 +91,21 @@ def test_a_bad_file_shows_the_services_message(service, browser, tmp_path):
     WebDriverWait(browser, 30).until(lambda b: b.find_element(By.ID, "error").is_displayed())
     assert "notes.mp4: not a readable video" in browser.find_element(By.ID, "error").text
     assert not browser.find_element(By.ID, "result").is_displayed()
+
+
+def test_recording_from_the_camera_uploads_a_webm_and_shows_what_it_says(service, browser):
+    """Chromium's fake camera (a moving test pattern) recorded with MediaRecorder: VP8 in WebM."""
+    import time
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(service.url)
+    record = browser.find_element(By.ID, "record")
+    record.click()
+    WebDriverWait(browser, 10).until(lambda b: record.text == "Stop and translate")
+    time.sleep(2)
+    record.click()
+    WebDriverWait(browser, 60).until(lambda b: b.find_element(By.ID, "result").is_displayed())
+    assert not browser.find_element(By.ID, "error").is_displayed()
+    assert record.text == "Record from the camera" and "batch of 1" in browser.find_element(By.ID, "timings").text
