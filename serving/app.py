@@ -91,7 +91,7 @@ def create_app(translator: Translator, limits: ServiceLimits, description: dict[
     """The service for ``translator``; ``description`` (model, device, ...) is what ``/health`` reports."""
     decoder = ThreadPoolExecutor(max_workers=limits.decode_workers, thread_name_prefix="decode")
     batcher: MicroBatcher[DecodedVideo, Translation] = MicroBatcher(
-        translator.translate, limits.max_batch, limits.max_wait_ms / 1000, limits.max_queue
+        lambda videos: translator.translate(videos), limits.max_batch, limits.max_wait_ms / 1000, limits.max_queue
     )
 
     @asynccontextmanager
@@ -141,6 +141,10 @@ def create_app(translator: Translator, limits: ServiceLimits, description: dict[
             batched = await batcher.submit(decoded)
         except QueueFull as error:
             raise HTTPException(503, f"busy: {error}; try again shortly", headers={"Retry-After": "1"}) from error
+        except Exception as error:  # the model failed on this batch: a bug, not the upload's; the service goes on
+            logger.exception("translating %s failed", name)
+            message = f"{name}: translating failed ({type(error).__name__}); see the service's log"
+            raise HTTPException(500, message) from error
         counts["translated"] += 1
         result = batched.result
         seconds = {"total": round(time.perf_counter() - received, 3), "queue": round(batched.queued, 3)}

@@ -105,3 +105,18 @@ def test_concurrent_requests_share_model_calls_and_bad_ones_spoil_none(service, 
     for path, result in zip(videos, results, strict=True):  # batched, each says what it says alone
         alone = service.translator(str(path))
         assert (result["sentence"], result["glosses"]) == (alone.text, alone.glosses)
+
+
+def test_a_model_failure_is_one_500_message_and_the_next_request_is_served(service, monkeypatch):
+    (path,) = short_toy_videos(service, 1)
+    translate = service.translator.translate
+
+    def fails_once(videos):
+        monkeypatch.setattr(service.translator, "translate", translate)
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(service.translator, "translate", fails_once)
+    failed = post(service, path)
+    assert failed.status_code == 500
+    assert failed.json() == {"error": f"{path.name}: translating failed (RuntimeError); see the service's log"}
+    assert post(service, path).status_code == 200
