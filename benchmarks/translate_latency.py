@@ -74,7 +74,7 @@ def build_network(args: argparse.Namespace, device: torch.device) -> SignToText:
     mbart = build_mbart(architecture, args.vocab, pad_id=1, eos_id=2, bos_id=0)
     recognition = SignToGloss(VisualHead(832, NUM_GLOSSES), S3DBackbone(use_block=4))
     network = SignToText(recognition, TextTranslator(mbart, tgt_lang_id=3, label_smoothing=0.0), end_ids=(2, 3))
-    return place_model(network, device).eval()
+    return place_model(network, device, inference=True).eval()
 
 
 class Stopwatch:
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     passes = {"torch": lambda: torch_pass(network, pipeline, clip, args, device, precision)}
     if "onnx" in args.backends:
         networks = onnx_networks(network.cpu(), args)
-        network = place_model(network, device)
+        network = place_model(network, device, inference=True)
         passes["onnx"] = lambda: onnx_pass(networks, pipeline, clip, args)
     for backend in args.backends:
         passes[backend]()  # warm-up

@@ -133,7 +133,8 @@ def extract(args: argparse.Namespace, config: Config, context: DistributedContex
     if context.is_main:
         output_dir.mkdir(parents=True, exist_ok=True)
     task.prepare(create=False)
-    model = place_model(load_matching_model(task, load_checkpoint(args.ckpt), args.ckpt), context.device)
+    model = load_matching_model(task, load_checkpoint(args.ckpt), args.ckpt)
+    model = place_model(model, context.device, inference=True)
     backbone = model.backbone.eval()
     summary = {}
     for split in args.splits:

@@ -111,7 +111,8 @@ class VideoTranslator:
             self.model = task.cascade_model()
         else:
             ckpt = ckpt or RunDirectory.of(task.config).best_checkpoint
-            self.model = place_model(load_matching_model(task, load_checkpoint(ckpt), ckpt), self.device).eval()
+            model = load_matching_model(task, load_checkpoint(ckpt), ckpt)
+            self.model = place_model(model, self.device, inference=True).eval()
         if task.end_to_end:
             self.preprocessing = task.inputs.preprocessing
             self.backbone = self.model.recognition.backbone
@@ -121,7 +122,7 @@ class VideoTranslator:
             self.preprocessing = VideoPreprocessing(s2g_config.data.video)
             self.backbone = build_backbone(s2g_config.recognition)
             load_submodule(self.backbone, s2g, "backbone.", s2g_path)
-            place_model(self.backbone, self.device).eval()
+            place_model(self.backbone, self.device, inference=True).eval()
         self.decode_glosses = GlossDecoder(task.vocab, task.config.recognition.beam_size)
         self.decode_text = TextDecoder(task.tokenizer, "word")  # what a reader sees: whitespace normalised
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from engine import training_run as training
-from engine.device import DeviceError, Precision, channels_last, place_model, resolve_device, resolve_precision
+from engine.device import DeviceError, Precision, place_model, resolve_device, resolve_precision
 from modelling.s3d import S3DBackbone
 from tests.conftest import tiny_config, write_config
 
@@ -97,15 +97,16 @@ def test_asking_for_cuda_where_there_is_none_is_one_line_before_any_work(gpus, t
 
 
 def test_channels_last_s3d_gives_the_features_of_the_contiguous_one():
-    """What place_model does on a GPU, checked on the CPU: the same features, channels-last weights."""
+    """What place_model does on a GPU and for inference on the CPU: the same features, channels-last weights."""
     torch.manual_seed(0)
     model = S3DBackbone(use_block=2).eval()
     videos, lengths = torch.randn(2, 3, 8, 32, 32), torch.tensor([8, 6])
     reference, _ = model(videos, lengths)
-    assert place_model(model, torch.device("cpu")) is model  # the CPU keeps the default layout
+    assert place_model(model, torch.device("cpu")) is model  # training on the CPU keeps the default layout
     conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv3d))
     assert not conv.weight.is_contiguous(memory_format=torch.channels_last_3d)
-    channels_last(model)
+    place_model(model, torch.device("cpu"), inference=True)
     assert conv.weight.is_contiguous(memory_format=torch.channels_last_3d)
-    features, _ = model(videos.contiguous(memory_format=torch.channels_last_3d), lengths)
-    torch.testing.assert_close(features, reference, rtol=1e-4, atol=1e-4)
+    for layout in (torch.contiguous_format, torch.channels_last_3d):  # the input as the preprocessing gives it
+        features, _ = model(videos.contiguous(memory_format=layout), lengths)
+        torch.testing.assert_close(features, reference, rtol=1e-4, atol=1e-4)
