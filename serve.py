@@ -20,7 +20,6 @@ from core.config import Config
 from core.run_directory import ExportDirectory, RunDirectory
 from engine.cli import add_device_arguments, run_cli
 from engine.distributed import DistributedContext
-from engine.onnx_backend import OnnxTranslator
 from engine.video_translation import VideoTranslator
 from serving.app import ServiceLimits, create_app
 
@@ -53,6 +52,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def serve(args: argparse.Namespace, config: Config, context: DistributedContext) -> None:
     if args.backend == "onnx":
+        from engine.onnx_backend import OnnxTranslator  # onnxruntime loads only for this backend
+
         translator = OnnxTranslator(ExportDirectory(args.onnx))
         model, device, precision = f"{args.onnx} (joint, onnxruntime)", "cpu", "fp32"
     else:

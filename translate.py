@@ -32,7 +32,6 @@ from core.errors import ToolkitError
 from core.run_directory import ExportDirectory, RunDirectory
 from engine.cli import add_common_arguments, run_cli
 from engine.distributed import DistributedContext
-from engine.onnx_backend import OnnxTranslator
 from engine.run_logging import setup_logger
 from engine.video_translation import Translation, VideoTranslator
 
@@ -66,6 +65,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def translate(args: argparse.Namespace, config: Config, context: DistributedContext) -> list[Translation]:
     setup_logger(None, context.is_main)
     if args.backend == "onnx":
+        from engine.onnx_backend import OnnxTranslator  # onnxruntime loads only for this backend
+
         translator = OnnxTranslator(ExportDirectory(Path(args.onnx)))
     else:
         translator = VideoTranslator.build(config, context, args.ckpt, args.cascade, f"{args.config}: translate.py")

@@ -2,6 +2,7 @@
 
     python benchmarks/s2g_input_pipeline.py [--workdir runs/benchmark_input] [--videos 48]
         [--layouts frames zip file] [--workers 0 2] [--batch-size 8] [--epochs 3]
+        [--end-to-end [--train-override KEY=VALUE ...] [--s2t [--g2t-override ...] [--s2t-override ...]]]
 
 Writes (once) a fake set shaped like PHOENIX-2014T: ``--videos`` clips of 80-160 frames at 210x260
 (the toy renderer's signers, scaled up), stored as PNG frame folders (``frames``), JPEG frame folders
@@ -18,7 +19,10 @@ start; ``--train-override KEY=VALUE`` changes it) on the fake set in each layout
 clips/s over the epochs after the first (from ``train.log``'s per-step lines, 1 s resolution) and,
 where ``nvidia-smi`` is there, the share of that time the GPU was busy (sampled every 200 ms). Then
 it runs ``extract_feature.py`` with the trained run on the training split and reports its clips/s
-over the whole run, start-up included, and the GPU's busy share.
+over the whole run, start-up included, and the GPU's busy share. With ``--s2t`` as well, it trains a
+Gloss2Text run for a few steps on the fake set's glosses and texts (``phoenix-2014t_g2t.yaml``, the
+S2G run's gloss vocabulary; ``--g2t-override``), then times Sign2Text end to end on the videos
+(``phoenix-2014t_s2t.yaml`` from both runs, no stored features; ``--s2t-override``) the same way.
 
 The model's side is ``benchmarks/s2g_throughput.py``; the ratio of the two says whether the GPU
 would wait for data.
@@ -59,8 +63,10 @@ from dataset.video_preprocessing import VideoPreprocessing  # noqa: E402
 from dataset.video_reader import write_video_file  # noqa: E402
 
 GLOSSES = ["BOOK", "BUY", "CAR", "APPLE", "SUN", "RAIN", "TOMORROW", "SCHOOL", "DOCTOR", "LIKE"]
+WORDS = [gloss.lower() for gloss in GLOSSES]  # the fake texts
 TEMPLATES = {"frames": "{name}", "zip": "{name}", "file": "{name}.mp4"}
-CONFIG = ROOT / "experiments" / "configs" / "phoenix-2014t_s2g.yaml"
+CONFIGS = ROOT / "experiments" / "configs"
+CONFIG, G2T_CONFIG, S2T_CONFIG = (CONFIGS / f"phoenix-2014t_{task}.yaml" for task in ("s2g", "g2t", "s2t"))
 STEP_LINE = re.compile(r"^(\S+ \S+) INFO step (\d+) epoch (\d+) loss ")
 
 
@@ -159,7 +165,10 @@ def training_config(root: Path, clips: dict[str, int], layout: str, args: argpar
     """A phoenix-2014t_s2g.yaml run on the fake set in ``layout``, validated only after its last epoch."""
     run = root / f"train-{layout}"
     shutil.rmtree(run, ignore_errors=True)
-    records = [{"name": name, "gloss": "BOOK BUY CAR", "text": "a b c", "num_frames": n} for name, n in clips.items()]
+    records = [
+        {"name": name, "gloss": "BOOK BUY CAR", "text": " ".join(random.Random(name).sample(WORDS, 5)), "num_frames": n}
+        for name, n in clips.items()
+    ]
     for split, part in (("train", records), ("dev", records[:4]), ("test", records[:4])):
         write_records(part, run / f"fake.{split}")
     config = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
@@ -169,15 +178,13 @@ def training_config(root: Path, clips: dict[str, int], layout: str, args: argpar
     config["recognition"]["s3d_weights"] = None
     config["training"].update(model_dir=str(run / "model"), epochs=args.epochs, validate_every=args.epochs, log_every=1)
     config["training"].update(batch_size=args.batch_size, num_workers=max(args.workers))
-    path = run / "training.yaml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    return path
+    return write_yaml(config, run / "training.yaml")
 
 
-def run_script(script: str, config: Path, args: argparse.Namespace, *extra: str) -> None:
-    """Run one of the project's scripts with ``config`` and the ``--train-override``s; its error if it fails."""
+def run_script(script: str, config: Path, overrides: list[str], *extra: str) -> None:
+    """Run one of the project's scripts with ``config`` and ``overrides`` (KEY=VALUE); its error if it fails."""
     command = [sys.executable, str(ROOT / script), "--config", str(config), *extra]
-    command += [item for override in args.train_override for item in ("-o", override)]
+    command += [item for override in overrides for item in ("-o", override)]
     done = subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{script} failed on the fake set:\n{done.stderr.strip()[-2000:]}")
@@ -202,10 +209,18 @@ def gpu_busy_sampler(samples: list[tuple[float, float]]) -> subprocess.Popen | N
 def end_to_end(root: Path, clips: dict[str, int], layout: str, args: argparse.Namespace) -> str:
     """training.py on the fake set (clips/s after the first epoch, the GPU's busy share), then extraction."""
     config = training_config(root, clips, layout, args)
+    row = f"{timed_training(config, args.train_override, args)} | extract_feature.py: {extraction(config, clips, args)}"
+    if args.s2t:
+        row += f" | S2T on video: {timed_training(s2t_config(config, args), args.s2t_override, args)}"
+    return row
+
+
+def timed_training(config: Path, overrides: list[str], args: argparse.Namespace) -> str:
+    """training.py with ``config``: clips/s over the epochs after the first, and the GPU's busy share then."""
     samples: list[tuple[float, float]] = []
     sampler = gpu_busy_sampler(samples)
     try:
-        run_script("training.py", config, args)
+        run_script("training.py", config, overrides)
     finally:
         if sampler is not None:
             sampler.terminate()
@@ -216,8 +231,36 @@ def end_to_end(root: Path, clips: dict[str, int], layout: str, args: argparse.Na
     timed = [(t, step) for t, step, epoch in steps if epoch > 0]
     seconds = max(timed[-1][0] - start, 1.0)
     busy = [percent for t, percent in samples if start <= t <= timed[-1][0] + 1]
-    training = f"{len(timed) * args.batch_size / seconds:.1f} clips/s{busy_share(busy)}"
-    return f"{training} | extract_feature.py: {extraction(config, clips, args)}"
+    return f"{len(timed) * args.batch_size / seconds:.1f} clips/s{busy_share(busy)}"
+
+
+def s2t_config(s2g_config: Path, args: argparse.Namespace) -> Path:
+    """A phoenix-2014t_s2t.yaml run on the fake videos from the S2G run and a G2T run trained here for it."""
+    s2g = yaml.safe_load(s2g_config.read_text(encoding="utf-8"))
+    splits = {split: s2g["data"][split] for split in ("train", "dev", "test")}
+    g2t = yaml.safe_load(G2T_CONFIG.read_text(encoding="utf-8"))
+    g2t["data"].update(splits)
+    s2g_run = RunDirectory(Path(s2g["training"]["model_dir"]))
+    g2t["tokenizer"].update(gloss_vocab=str(s2g_run.gloss_vocab), text_vocab_size=100)
+    g2t_dir = s2g_config.parent.parent / f"{s2g_config.parent.name}-g2t"
+    g2t["training"].update(model_dir=str(g2t_dir / "model"), epochs=1, max_steps=2, validate_every=1, num_workers=0)
+    shutil.rmtree(g2t_dir, ignore_errors=True)
+    run_script("training.py", write_yaml(g2t, g2t_dir / "training.yaml"), args.g2t_override)
+
+    config = yaml.safe_load(S2T_CONFIG.read_text(encoding="utf-8"))
+    config["data"].update(splits, video=s2g["data"]["video"])
+    config["s2t"].update(s2g_run=str(s2g_run.root), g2t_run=str(g2t_dir / "model"), features=None)
+    s2t_dir = s2g_config.parent.parent / f"{s2g_config.parent.name}-s2t"
+    shutil.rmtree(s2t_dir, ignore_errors=True)
+    config["training"].update(model_dir=str(s2t_dir / "model"), epochs=args.epochs, validate_every=args.epochs)
+    config["training"].update(log_every=1, batch_size=args.batch_size, num_workers=max(args.workers))
+    return write_yaml(config, s2t_dir / "training.yaml")
+
+
+def write_yaml(config: dict, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
 
 
 def busy_share(percents: list[float]) -> str:
@@ -232,7 +275,7 @@ def extraction(config: Path, clips: dict[str, int], args: argparse.Namespace) ->
     started = time.time()
     try:
         output = ["--output-dir", str(config.parent / "features")]
-        run_script("extract_feature.py", config, args, "--splits", "train", *output)
+        run_script("extract_feature.py", config, args.train_override, "--splits", "train", *output)
     finally:
         if sampler is not None:
             sampler.terminate()
@@ -254,9 +297,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--decode-size", type=int, default=256)
     parser.add_argument("--end-to-end", action="store_true", help="also time training.py on the fake set")
     parser.add_argument("--train-override", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--s2t", action="store_true", help="with --end-to-end: also time Sign2Text on the videos")
+    parser.add_argument("--g2t-override", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--s2t-override", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     if args.epochs < 2:
         parser.error("--epochs must be at least 2 (the first is a warm-up)")
+    if args.s2t and not args.end_to_end:
+        parser.error("--s2t needs --end-to-end (Sign2Text starts from the S2G run it trains)")
     root = Path(args.workdir)
     clips = write_fake_set(root, args.videos, args.height, args.width)
     frames = sum(clips.values())

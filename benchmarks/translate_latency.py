@@ -2,14 +2,16 @@
 
     python benchmarks/translate_latency.py [--device auto|cpu|cuda] [--precision auto|fp32|bf16]
         [--translator large|base] [--vocab 3000] [--beams 4] [--tokens 30] [--repeats 5]
-        [--backends torch onnx]
+        [--backends torch transformers onnx]
 
 Writes (once) an H.264 clip of 250 frames at 224×224, as a phone would (YUV 4:2:0), then times what
 ``translate.py`` and the service do with it: decoding and sampling the frames (``decode``), S3D
 blocks 1-4 and the visual head over 1,100 glosses (``s3d + head``), CTC beam search over the gloss
 probabilities (``ctc``), and the VL mapper and mBART generating ``--tokens`` tokens with beam
-search (``translate``), in PyTorch and (``--backends``) with the networks exported to ONNX
-(``export.py``'s graphs) on onnxruntime's CPU provider.
+search (``translate``), side by side (``--backends``): in PyTorch with this toolkit's static-cache
+beam search (``torch``: ``generation.decoding: static_cache``, each decoder step a CUDA graph on a
+GPU), in PyTorch with Hugging Face ``generate()`` (``transformers``), and with the networks
+exported to ONNX (``export.py``'s graphs) on onnxruntime's CPU provider (``onnx``).
 
 The networks have the paper's shapes with random weights: mBART-large (12+12 layers, d_model 1024)
 or mBART-base-sized (6+6, 768), its vocabulary pruned to ``--vocab`` tokens as ``prepare_mbart.py``
@@ -93,8 +95,8 @@ class Stopwatch:
 
 
 @torch.no_grad()
-def torch_pass(network: SignToText, pipeline: VideoPreprocessing, clip: Path, args, device, precision) -> dict:
-    """Seconds per stage for one pass over ``clip`` in PyTorch, and the number of tokens generated."""
+def torch_pass(network: SignToText, pipeline: VideoPreprocessing, clip: Path, args, device, precision, decoding):
+    """Seconds per stage of one pass over ``clip`` in PyTorch (``decoding`` as in the config), and the token count."""
     watch = Stopwatch(torch.cuda.synchronize if device.type == "cuda" else lambda: None)
     frames, _ = pipeline.read_file(str(clip))
     watch.mark("decode")
@@ -104,7 +106,8 @@ def torch_pass(network: SignToText, pipeline: VideoPreprocessing, clip: Path, ar
         watch.mark("s3d + head")
         CTCBeamSearch(args.ctc_beams).decode(recognition.log_probs, recognition.lengths)
         watch.mark("ctc")
-        ids = network.translate(recognition, GenerationConfig(num_beams=args.beams, max_length=args.tokens + 1))
+        generation = GenerationConfig(num_beams=args.beams, max_length=args.tokens + 1, decoding=decoding)
+        ids = network.translate(recognition, generation)
         watch.mark("translate")
     return {**watch.seconds(), "tokens": ids.shape[1] - 1}
 
@@ -138,7 +141,7 @@ def report(backend: str, runs: list[dict]) -> None:
         values = [run[stage] for run in runs]
         unit = "" if stage == "tokens" else " s"
         spread = f"(min {min(values):.3f}, max {max(values):.3f})"
-        print(f"{backend:<7}{stage:<12}{statistics.median(values):>10.3f}{unit}   {spread}")
+        print(f"{backend:<13}{stage:<12}{statistics.median(values):>10.3f}{unit}   {spread}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--workdir", default=str(ROOT / "runs" / "benchmark_latency"))
-    parser.add_argument("--backends", nargs="+", choices=["torch", "onnx"], default=["torch", "onnx"])
+    backends = ["torch", "transformers", "onnx"]
+    parser.add_argument("--backends", nargs="+", choices=backends, default=backends)
     args = parser.parse_args(argv)
     clip = Path(args.workdir) / f"clip_{args.seconds:g}s_{args.size}px.mp4"
     if not clip.is_file():
@@ -171,7 +175,10 @@ def main(argv: list[str] | None = None) -> int:
         f"translate latency | {clip.name} | {name}, torch {torch.__version__}, {precision.name} | mBART-"
         f"{args.translator} ({args.vocab} tokens), beam {args.beams}, {args.tokens} tokens | median of {args.repeats}"
     )
-    passes = {"torch": lambda: torch_pass(network, pipeline, clip, args, device, precision)}
+    passes = {
+        "torch": lambda: torch_pass(network, pipeline, clip, args, device, precision, "static_cache"),
+        "transformers": lambda: torch_pass(network, pipeline, clip, args, device, precision, "transformers"),
+    }
     if "onnx" in args.backends:
         networks = onnx_networks(network.cpu(), args)
         network = place_model(network, device, inference=True)

@@ -171,6 +171,10 @@ class GenerationConfig:
     length_penalty: float = 1.0
     max_length: int = 100
     batch_size: int = 64
+    # static_cache: this toolkit's beam search over a fixed-size key/value cache (the same token ids
+    # as generate(), CUDA graphs on a GPU); transformers: Hugging Face generate()
+    decoding: str = _one_of("static_cache", ("static_cache", "transformers"))
+    cuda_graphs: bool = True  # static_cache on CUDA: replay each decoder step as a CUDA graph
 
 
 @dataclass

@@ -65,8 +65,9 @@ def backbone_features(
         videos = task.inputs.preprocessing.network_input(clips, task.context.device, training=False)
         with task.context.precision.autocast():
             output, lengths = backbone(videos, batch["lengths"][rows])
+        output, lengths = output.to("cpu", dtype), lengths.tolist()  # one copy to the host per group
         for row, index in enumerate(rows.tolist()):
-            features[batch["names"][index]] = output[row, : lengths[row]].to("cpu", dtype).clone()
+            features[batch["names"][index]] = output[row, : lengths[row]].clone()
     return features
 
 

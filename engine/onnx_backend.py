@@ -42,7 +42,7 @@ class OnnxNetworks:
         """Gloss log-probabilities, gloss features and feature counts of preprocessed clips (B×3×T×H×W)."""
         return self.sessions["recognition"].run(None, {"videos": clips, "lengths": lengths})
 
-    def generate(self, features: list[np.ndarray], generation: GenerationConfig, ids: dict[str, int]) -> np.ndarray:
+    def generate(self, features: list[np.ndarray], generation: GenerationConfig, ids: dict[str, int]) -> torch.Tensor:
         """Token ids of each video's gloss features (T'×hidden): the encoder, then beam search over decoder steps."""
         lengths = np.array([len(f) for f in features], dtype=np.int64)
         padded = np.zeros((len(features), lengths.max(), features[0].shape[1]), dtype=np.float32)
@@ -53,11 +53,11 @@ class OnnxNetworks:
         cross, mask = np.repeat(cross, beams, axis=2), np.repeat(mask, beams, axis=0)
         held = {"past": np.zeros_like(cross[:, :, :, :, :0])}  # layers×2×beams×heads×0×head_dim
 
-        def step(tokens: np.ndarray, order: np.ndarray | None) -> np.ndarray:
-            past = held["past"] if order is None else held["past"][:, :, order]
-            inputs = {"tokens": tokens[:, None], "cross": cross, "mask": mask, "past": past}
+        def step(tokens: torch.Tensor, order: torch.Tensor | None) -> torch.Tensor:
+            past = held["past"] if order is None else held["past"][:, :, order.numpy()]
+            inputs = {"tokens": tokens.numpy()[:, None], "cross": cross, "mask": mask, "past": past}
             log_probs, held["past"] = self.sessions["decoder"].run(None, inputs)
-            return log_probs
+            return torch.from_numpy(log_probs)
 
         return beam_search(
             step,
@@ -125,4 +125,4 @@ class OnnxTranslator:
 
     def _translate(self, features: list[np.ndarray]) -> list[str]:
         """The sentences of a batch of gloss features."""
-        return self.decode_text(torch.from_numpy(self.networks.generate(features, self.generation, self.ids)))
+        return self.decode_text(self.networks.generate(features, self.generation, self.ids))

@@ -16,10 +16,10 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from transformers import MBartForConditionalGeneration
 
+from modelling.decoder_steps import cross_keys_values, decoder_step
 from modelling.recognition import SignToGloss
 from modelling.s3d import S3DBackbone
 from modelling.sign_to_text import SignToText
@@ -42,21 +42,6 @@ class RecognitionGraph(nn.Module):
         return output.log_probs, output.gloss_features, output.lengths
 
 
-def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
-    """B×L×d -> B×heads×L×head_dim."""
-    return x.unflatten(-1, (heads, -1)).transpose(1, 2)
-
-
-def cross_keys_values(mbart: MBartForConditionalGeneration, states: torch.Tensor) -> torch.Tensor:
-    """Every decoder layer's cross-attention keys and values of encoder ``states``: layers×2×B×heads×S×head_dim."""
-    per_layer = []
-    for layer in mbart.get_decoder().layers:
-        attention = layer.encoder_attn
-        keys, values = attention.k_proj(states), attention.v_proj(states)
-        per_layer.append(torch.stack([_heads(keys, attention.num_heads), _heads(values, attention.num_heads)]))
-    return torch.stack(per_layer)
-
-
 class EncoderGraph(nn.Module):
     """Gloss features -> the decoder's cross-attention keys and values (:func:`cross_keys_values`) and mask.
 
@@ -74,16 +59,6 @@ class EncoderGraph(nn.Module):
         return cross_keys_values(mbart, states), mask
 
 
-def _attend(attention: nn.Module, query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask=None):
-    """mBART attention from projected keys and values (B×heads×L×head_dim); ``mask`` is additive."""
-    heads = attention.num_heads
-    weights = (_heads(attention.q_proj(query), heads) @ keys.transpose(2, 3)) * attention.scaling
-    if mask is not None:
-        weights = weights + mask
-    out = (F.softmax(weights, dim=-1) @ values).transpose(1, 2).flatten(2)
-    return attention.out_proj(out)
-
-
 class DecoderStepGraph(nn.Module):
     """One step of mBART's decoder over explicit self-attention keys and values (see the module docstring)."""
 
@@ -95,23 +70,15 @@ class DecoderStepGraph(nn.Module):
         self, tokens: torch.Tensor, cross: torch.Tensor, mask: torch.Tensor, past: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         decoder = self.mbart.get_decoder()
-        position = past.shape[4]
-        hidden = decoder.embed_tokens(tokens) + decoder.embed_positions(tokens, past_key_values_length=position)
-        hidden = decoder.layernorm_embedding(hidden)
-        cross_mask = torch.where(mask[:, None, None, :].bool(), 0.0, torch.finfo(hidden.dtype).min).to(hidden.dtype)
+        hidden = decoder.embed_tokens(tokens) + decoder.embed_positions(tokens, past_key_values_length=past.shape[4])
         grown = []
-        for index, layer in enumerate(decoder.layers):
-            attention, heads = layer.self_attn, layer.self_attn.num_heads
-            x = layer.self_attn_layer_norm(hidden)
-            keys = torch.cat([past[index, 0], _heads(attention.k_proj(x), heads)], dim=2)
-            values = torch.cat([past[index, 1], _heads(attention.v_proj(x), heads)], dim=2)
+
+        def grow(index: int, keys: torch.Tensor, values: torch.Tensor):
+            keys, values = torch.cat([past[index, 0], keys], dim=2), torch.cat([past[index, 1], values], dim=2)
             grown.append(torch.stack([keys, values]))
-            hidden = hidden + _attend(attention, x, keys, values)
-            x = layer.encoder_attn_layer_norm(hidden)
-            hidden = hidden + _attend(layer.encoder_attn, x, cross[index, 0], cross[index, 1], cross_mask)
-            hidden = hidden + layer.fc2(layer.activation_fn(layer.fc1(layer.final_layer_norm(hidden))))
-        logits = self.mbart.lm_head(decoder.layer_norm(hidden[:, -1])) + self.mbart.final_logits_bias
-        return F.log_softmax(logits.float(), dim=-1), torch.stack(grown)
+            return keys, values, None
+
+        return decoder_step(self.mbart, hidden, cross, mask, grow), torch.stack(grown)
 
     def empty_past(self, batch: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """The ``past`` of the first step: no earlier step."""

@@ -4,6 +4,8 @@
 ``inputs_embeds`` (gloss embeddings here; the VL mapper's output in Sign2Text). Labels follow
 mBART's ``X </s> tgt_lang`` format; mBART's ``shift_tokens_right`` makes the decoder start with the
 last non-pad label token, the target language code, and generation starts from that same token.
+Generation runs this toolkit's static-cache beam search (:mod:`modelling.cached_generation`) or,
+with ``generation.decoding: transformers``, Hugging Face ``generate()``: the same token ids.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from transformers.models.mbart.modeling_mbart import shift_tokens_right
 
 from core.config import GenerationConfig, ModelConfig
 from core.errors import ToolkitError
+from modelling.cached_generation import CachedGeneration
 
 
 class TranslatorError(ToolkitError):
@@ -68,6 +71,7 @@ class TextTranslator(nn.Module):
         self.tgt_lang_id = tgt_lang_id
         self.pad_id = mbart.config.pad_token_id
         self.loss_fn = nn.CrossEntropyLoss(ignore_index=self.pad_id, label_smoothing=label_smoothing)
+        self._cached_generation = CachedGeneration(mbart)
 
     @property
     def d_model(self) -> int:
@@ -96,7 +100,10 @@ class TextTranslator(nn.Module):
     def generate(
         self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, config: GenerationConfig
     ) -> torch.Tensor:
-        """Beam-search token ids, each row starting with the target language code."""
+        """Beam-search token ids, each row starting with the target language code (``config.decoding`` says how)."""
+        if config.decoding == "static_cache":
+            states = self.mbart.get_encoder()(inputs_embeds=inputs_embeds, attention_mask=attention_mask)
+            return self._cached_generation(states.last_hidden_state, attention_mask, self.tgt_lang_id, config)
         return self.mbart.generate(
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,

@@ -93,8 +93,8 @@ def tiny_config(data: dict[str, str], model_dir: Path, **sections) -> dict:
     return config
 
 
-def tiny_translator(label_smoothing: float = 0.0):
-    """A random 1+1-layer mBART translator, d_model 16, 40 tokens (pad 1, eos 2), decoding into token 5."""
+def tiny_translator(label_smoothing: float = 0.0, decoder_layers: int = 1):
+    """A random mBART translator (1 encoder layer), d_model 16, 40 tokens (pad 1, eos 2), decoding into token 5."""
     from transformers import MBartConfig, MBartForConditionalGeneration
 
     from modelling.translation import TextTranslator
@@ -103,7 +103,7 @@ def tiny_translator(label_smoothing: float = 0.0):
         vocab_size=40,
         d_model=16,
         encoder_layers=1,
-        decoder_layers=1,
+        decoder_layers=decoder_layers,
         encoder_attention_heads=2,
         decoder_attention_heads=2,
         encoder_ffn_dim=32,
@@ -115,6 +115,44 @@ def tiny_translator(label_smoothing: float = 0.0):
         dropout=0.0,
     )
     return TextTranslator(MBartForConditionalGeneration(config), tgt_lang_id=5, label_smoothing=label_smoothing)
+
+
+def encoder_states(translator, seed: int, lengths: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Random input embeddings, their mask (padding after ``lengths``) and the translator's encoder states."""
+    generator, device = torch.Generator().manual_seed(seed), translator.mbart.device
+    embeds = torch.randn(len(lengths), max(lengths), translator.d_model, generator=generator).to(device)
+    mask = (torch.arange(max(lengths))[None] < torch.tensor(lengths)[:, None]).long().to(device)
+    states = translator.mbart.get_encoder()(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
+    return embeds, mask, states
+
+
+def varied_translator(seed: int, decoder_layers: int = 1):
+    """A tiny translator whose sentences end at different steps for different inputs.
+
+    Its output leans on the encoder (cross-attention output ×10) and a small bias on </s> makes the
+    end likely but not certain: over seeds 0-5, generate() ends after 1 to 8 tokens.
+    """
+    torch.manual_seed(seed)
+    translator = tiny_translator(decoder_layers=decoder_layers).eval()
+    with torch.no_grad():
+        translator.mbart.model.decoder.layers[0].encoder_attn.out_proj.weight.mul_(10)
+        translator.mbart.final_logits_bias[0, 2] = 0.2
+    return translator
+
+
+def hf_generate(translator, embeds, mask, beams: int, length_penalty: float = 1.0, max_length: int = 9):
+    """Hugging Face ``generate()`` with this toolkit's settings, from token 5."""
+    options = {"early_stopping": True} if beams > 1 else {}
+    return translator.mbart.generate(
+        inputs_embeds=embeds,
+        attention_mask=mask,
+        decoder_start_token_id=5,
+        num_beams=beams,
+        length_penalty=length_penalty,
+        max_length=max_length,
+        do_sample=False,
+        **options,
+    )
 
 
 def json_lines(text: str) -> list[dict]:

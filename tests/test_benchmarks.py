@@ -45,14 +45,19 @@ def test_input_pipeline_benchmark_measures_every_layout_with_and_without_workers
         assert len(rates) == 3 and min(rates) > 0 and "1w persistent" in row, row
 
 
-def test_input_pipeline_benchmark_times_training_end_to_end(tmp_path, capsys):
+def test_input_pipeline_benchmark_times_training_extraction_and_s2t_end_to_end(tmp_path, capsys):
     sizes = ["--videos", "4", "--height", "48", "--width", "40", "--img-size", "24", "--decode-size", "32"]
     tiny = ["recognition.use_block=1", "recognition.freeze_block=0", "training.device=cpu"]
     args = [*sizes, "--workdir", str(tmp_path), "--epochs", "2", "--batch-size", "2", "--workers", "1"]
-    s2g_input_pipeline.main([*args, "--layouts", "file", "--end-to-end", *(f"--train-override={o}" for o in tiny)])
+    g2t = ["model.d_model=16", "model.encoder_layers=1", "model.decoder_layers=1", "model.attention_heads=2"]
+    g2t += ["model.ffn_dim=32", "training.device=cpu"]
+    overrides = [f"--train-override={o}" for o in tiny] + [f"--g2t-override={o}" for o in g2t]
+    overrides += ["--s2t-override=training.device=cpu", "--s2t-override=generation.max_length=8"]
+    s2g_input_pipeline.main([*args, "--layouts", "file", "--end-to-end", "--s2t", *overrides])
     (row,) = capsys.readouterr().out.splitlines()[2:]
     assert float(re.search(r"training.py: (\d+\.\d+) clips/s", row)[1]) > 0, row
     assert float(re.search(r"extract_feature.py: (\d+\.\d+) clips/s", row)[1]) > 0, row
+    assert float(re.search(r"S2T on video: (\d+\.\d+) clips/s", row)[1]) > 0, row
 
 
 TINY_SETTINGS = ["--settings", "2x8x32:fp32", "--steps", "1", "--rounds", "2", "--device", "cpu"]
@@ -86,10 +91,13 @@ def test_side_by_side_benchmark_runs_the_papers_code(capsys):
 
 def test_latency_benchmark_times_every_stage(tmp_path, capsys):
     tiny = ["--translator", "tiny", "--vocab", "50", "--size", "32", "--seconds", "0.5", "--tokens", "4"]
-    translate_latency.main([*tiny, "--repeats", "2", "--backends", "torch", "--workdir", str(tmp_path)])
-    rows = {line.split()[1]: line.split() for line in capsys.readouterr().out.splitlines()[1:]}
-    assert {"decode", "s3d", "ctc", "translate", "total", "tokens"} <= set(rows)
-    assert float(rows["total"][2]) > 0 and float(rows["tokens"][2]) <= 4
+    backends = ["torch", "transformers"]
+    translate_latency.main([*tiny, "--repeats", "2", "--backends", *backends, "--workdir", str(tmp_path)])
+    rows = {tuple(line.split()[:2]): line.split() for line in capsys.readouterr().out.splitlines()[1:]}
+    for backend in backends:
+        stages = {stage for (name, stage) in rows if name == backend}
+        assert {"decode", "s3d", "ctc", "translate", "total", "tokens"} <= stages
+        assert float(rows[backend, "total"][2]) > 0 and float(rows[backend, "tokens"][2]) <= 4
 
 
 def test_load_benchmark_counts_answers_and_bad_uploads(speaking_s2t, pipeline, capsys):

@@ -1,27 +1,16 @@
-"""The export graphs and the NumPy beam search against the PyTorch networks and ``generate()``."""
+"""The export graphs against the PyTorch networks."""
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
 import torch
 
-from modelling.beam_search import beam_search
-from modelling.export_graphs import DecoderStepGraph, EncoderGraph, RecognitionGraph, cross_keys_values
+from modelling.decoder_steps import cross_keys_values
+from modelling.export_graphs import DecoderStepGraph, EncoderGraph, RecognitionGraph
 from modelling.recognition import SignToGloss
 from modelling.s3d import S3DBackbone
 from modelling.sign_to_text import SignToText
 from modelling.visual_head import VisualHead
-from tests.conftest import tiny_translator
-
-
-def encoder_states(translator, seed: int, lengths: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random input embeddings through the translator's encoder, with padding after ``lengths``."""
-    generator = torch.Generator().manual_seed(seed)
-    embeds = torch.randn(len(lengths), max(lengths), translator.d_model, generator=generator)
-    mask = (torch.arange(max(lengths))[None] < torch.tensor(lengths)[:, None]).long()
-    states = translator.mbart.get_encoder()(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
-    return embeds, mask, states
+from tests.conftest import encoder_states, tiny_translator
 
 
 @torch.no_grad()
@@ -37,70 +26,6 @@ def test_a_decoder_step_over_its_past_gives_the_full_decoders_log_probabilities(
         log_probs, past = step(tokens[:, position : position + 1], cross, mask, past)
         torch.testing.assert_close(log_probs, full[:, position].log_softmax(-1), atol=1e-5, rtol=1e-5)
     assert past.shape == (1, 2, 2, 2, 5, 8)  # layers, keys/values, batch, heads, steps, head size
-
-
-def torch_step(step: DecoderStepGraph, states: torch.Tensor, mask: torch.Tensor, beams: int):
-    """The beam search's step function over the PyTorch decoder step, holding the past."""
-    cross = cross_keys_values(step.mbart, states.repeat_interleave(beams, 0))
-    mask = mask.repeat_interleave(beams, 0)
-    held = {"past": step.empty_past(len(mask))}
-
-    def run(tokens: np.ndarray, order: np.ndarray | None) -> np.ndarray:
-        past = held["past"] if order is None else held["past"][:, :, torch.from_numpy(order)]
-        log_probs, held["past"] = step(torch.from_numpy(tokens)[:, None], cross, mask, past)
-        return log_probs.numpy()
-
-    return run
-
-
-def varied_translator(seed: int):
-    """A tiny translator whose sentences end at different steps for different inputs.
-
-    Its output leans on the encoder (cross-attention output ×10) and a small bias on </s> makes the
-    end likely but not certain: over the seeds, generate() ends after 1 to 8 tokens.
-    """
-    torch.manual_seed(seed)
-    translator = tiny_translator().eval()
-    with torch.no_grad():
-        translator.mbart.model.decoder.layers[0].encoder_attn.out_proj.weight.mul_(10)
-        translator.mbart.final_logits_bias[0, 2] = 0.2
-    return translator
-
-
-def generate(translator, embeds, mask, beams: int, length_penalty: float = 1.0) -> torch.Tensor:
-    options = {"early_stopping": True} if beams > 1 else {}
-    return translator.mbart.generate(
-        inputs_embeds=embeds,
-        attention_mask=mask,
-        decoder_start_token_id=5,
-        num_beams=beams,
-        length_penalty=length_penalty,
-        max_length=9,
-        do_sample=False,
-        **options,
-    )
-
-
-@torch.no_grad()
-def test_the_beam_search_cases_end_at_different_steps():
-    lengths = set()
-    for seed in range(6):
-        translator = varied_translator(seed)
-        embeds, mask, _ = encoder_states(translator, seed, [6, 2, 4])
-        lengths.update((generate(translator, embeds, mask, beams=4) != 1).sum(dim=1).tolist())
-    assert len(lengths) >= 4 and min(lengths) <= 3 and max(lengths) == 9, lengths
-
-
-@pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize(("beams", "length_penalty"), [(1, 1.0), (4, 1.0), (3, 0.6), (4, 2.0)])
-@torch.no_grad()
-def test_beam_search_gives_generates_token_ids(seed, beams, length_penalty):
-    translator = varied_translator(seed)
-    embeds, mask, states = encoder_states(translator, seed, [6, 2, 4])
-    expected = generate(translator, embeds, mask, beams, length_penalty)
-    step = torch_step(DecoderStepGraph(translator.mbart), states, mask, beams)
-    found = beam_search(step, 3, beams, start_id=5, end_id=2, pad_id=1, max_length=9, length_penalty=length_penalty)
-    np.testing.assert_array_equal(found, expected.numpy())
 
 
 @torch.no_grad()
