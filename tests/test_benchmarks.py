@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import ROOT, free_port
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
+import ctc_decoding
 import s2g_input_pipeline
 import s2g_side_by_side
 import service_load
@@ -110,3 +111,10 @@ def test_load_benchmark_counts_answers_and_bad_uploads(speaking_s2t, pipeline, c
     assert (clients, bad, errors) == ("2", "2/2", "0") and float(rate) > 0 and float(p95) >= float(p50) > 0
     assert float(batch) >= 1
     assert out[-1] == "still answering after the load: True"
+
+
+def test_ctc_benchmark_times_both_searches_and_finds_the_same(capsys):
+    ctc_decoding.main(["--frames", "20", "--glosses", "60", "--scales", "1", "8", "--repeats", "2"])
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert len(rows) == 2 and all(row[-1] == "True" for row in rows), rows
+    assert int(rows[1][2]) < 60 and all(float(row[3]) > 0 and float(row[4]) > 0 for row in rows), rows

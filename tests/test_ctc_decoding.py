@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from modelling.ctc_decoding import CTCBeamSearch, align, collapse, greedy_decode
+from modelling.ctc_decoding import CTCBeamSearch, align, classes_to_expand, collapse, greedy_decode
 
 
 def brute_force_best_sequence(log_probs: torch.Tensor) -> list[int]:
@@ -96,3 +96,33 @@ def test_alignment_of_the_beam_search_result_matches_brute_force(seed):
     for gloss, (start, end) in zip(decoded, spans, strict=True):
         labels[start:end] = [gloss] * (end - start)
     assert list(best) == labels
+
+
+def test_classes_to_expand_counts_those_within_log_3_of_the_beams_last():
+    probs = torch.tensor([[0.5, 0.3, 0.11, 0.09], [0.97, 0.01, 0.01, 0.01]])
+    # frame 0: the 2nd best is 0.3, so 0.11 (> 0.3 / 3) is kept and 0.09 (< 0.1) is not; frame 1: all
+    assert classes_to_expand(probs.log(), beam_size=2) == 4
+    assert classes_to_expand(probs[:1].log(), beam_size=2) == 3
+    assert classes_to_expand(probs[:1].log(), beam_size=1) == 2  # 0.3 > 0.5 / 3
+    assert classes_to_expand(torch.tensor([[0.8, 0.2]]).log(), beam_size=1) == 1  # 0.2 < 0.8 / 3
+    assert classes_to_expand(probs.log(), beam_size=5) == 4  # no more than there are
+
+
+def expanding(search: CTCBeamSearch, log_probs: torch.Tensor, classes: int) -> list[int]:
+    """The best sequence of a beam search that expands each frame's ``classes`` most probable classes."""
+    frames, total = log_probs.shape
+    return collapse(list(search._decoder(classes).decode(log_probs.data_ptr(), frames, total)[0].tokens))
+
+
+def test_expanding_only_the_classes_that_can_reach_the_beam_finds_what_expanding_all_finds():
+    generator, tighter_differs = torch.Generator().manual_seed(0), 0
+    for case in range(400):
+        classes, frames = (5, 12, 40, 300)[case % 4], int(torch.randint(1, 30, (1,), generator=generator))
+        beam = (1, 2, 3, 5, 8)[(case // 4) % 5]
+        scale = (0.3, 1.0, 3.0, 8.0)[(case // 20) % 4]
+        log_probs = (torch.randn(frames, classes, generator=generator) * scale).log_softmax(-1).contiguous()
+        search = CTCBeamSearch(beam)
+        full, tighter = (expanding(search, log_probs, n) for n in (classes, min(beam, classes)))
+        assert search.decode(log_probs[None], torch.tensor([frames]))[0] == full, case
+        tighter_differs += tighter != full
+    assert tighter_differs > 5  # these cases do tell a cut at the beam size from the full search
