@@ -52,10 +52,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def serve(args: argparse.Namespace, config: Config, context: DistributedContext) -> None:
     if args.backend == "onnx":
-        from engine.onnx_backend import OnnxTranslator  # onnxruntime loads only for this backend
+        from engine.onnx_backend import CUDA, OnnxTranslator, execution_providers  # onnxruntime: this backend only
 
-        translator = OnnxTranslator(ExportDirectory(args.onnx))
-        model, device, precision = f"{args.onnx} (joint, onnxruntime)", "cpu", "fp32"
+        providers = execution_providers(args.device)
+        translator = OnnxTranslator(ExportDirectory(args.onnx), providers)
+        model, device, precision = f"{args.onnx} (joint, onnxruntime)", "cuda" if CUDA in providers else "cpu", "fp32"
     else:
         translator = VideoTranslator.build(config, context, args.ckpt, args.cascade, f"{args.run}: serve.py")
         model = f"{args.run} ({'cascade' if args.cascade else 'joint'})"

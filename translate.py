@@ -65,9 +65,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def translate(args: argparse.Namespace, config: Config, context: DistributedContext) -> list[Translation]:
     setup_logger(None, context.is_main)
     if args.backend == "onnx":
-        from engine.onnx_backend import OnnxTranslator  # onnxruntime loads only for this backend
+        from engine.onnx_backend import OnnxTranslator, execution_providers  # onnxruntime: this backend only
 
-        translator = OnnxTranslator(ExportDirectory(Path(args.onnx)))
+        translator = OnnxTranslator(ExportDirectory(Path(args.onnx)), execution_providers(args.device))
     else:
         translator = VideoTranslator.build(config, context, args.ckpt, args.cascade, f"{args.config}: translate.py")
     results, failed = [], []

@@ -27,12 +27,25 @@ from modelling.beam_search import beam_search
 from modelling.ctc_decoding import CTCBeamSearch
 from modelling.tokenizers import load_text_tokenizer
 
+CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
+
+
+def execution_providers(device: str) -> list[str]:
+    """onnxruntime's providers for ``--device`` (auto, cpu, cuda): CUDA where asked or available, then the CPU."""
+    available = onnxruntime.get_available_providers()
+    if device == "cuda" and CUDA not in available:
+        raise ToolkitError(
+            f"--device cuda: this onnxruntime has no CUDA provider (it has {', '.join(available)}); "
+            "install onnxruntime-gpu instead of onnxruntime, or use --device cpu"
+        )
+    return [CUDA, CPU] if device != "cpu" and CUDA in available else [CPU]
+
 
 class OnnxNetworks:
     """The three exported graphs on onnxruntime: recognition per batch of equal-length clips, then text."""
 
     def __init__(self, export: ExportDirectory, providers: list[str] | None = None) -> None:
-        providers = providers or ["CPUExecutionProvider"]
+        providers = providers or [CPU]
         self.sessions = {
             name: onnxruntime.InferenceSession(str(export.graph(name)), providers=providers)
             for name in ("recognition", "encoder", "decoder")
@@ -72,7 +85,10 @@ class OnnxNetworks:
 
 
 class OnnxTranslator:
-    """An ONNX export of a joint Sign2Text model, on onnxruntime's CPU (or given) execution providers."""
+    """An ONNX export of a joint Sign2Text model, on onnxruntime's CPU (or given) execution providers.
+
+    On CUDA the graphs run on the GPU; the decoder's inputs still come from the host at every step.
+    """
 
     def __init__(self, export: ExportDirectory, providers: list[str] | None = None) -> None:
         if not export.settings.is_file():

@@ -8,6 +8,7 @@ import pytest
 
 import export
 import translate
+from core.errors import ToolkitError
 from core.run_directory import ExportDirectory
 from tests.conftest import json_lines
 
@@ -67,3 +68,17 @@ def test_a_missing_export_is_named(speaking_s2t, pipeline, tmp_path, capsys):
     assert f"{tmp_path}: not an ONNX export (no export.json); run export.py first" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         translate.main(["--run", str(speaking_s2t), "--backend", "onnx", "--cascade", video])
+
+
+def test_onnxruntime_providers_follow_the_device(monkeypatch):
+    from engine import onnx_backend
+    from engine.onnx_backend import execution_providers
+
+    cpu, cuda = ["CPUExecutionProvider"], ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    monkeypatch.setattr(onnx_backend.onnxruntime, "get_available_providers", lambda: cpu)
+    assert execution_providers("auto") == cpu and execution_providers("cpu") == cpu
+    with pytest.raises(ToolkitError, match="no CUDA provider .* install onnxruntime-gpu"):
+        execution_providers("cuda")
+    monkeypatch.setattr(onnx_backend.onnxruntime, "get_available_providers", lambda: cuda)
+    assert execution_providers("auto") == cuda and execution_providers("cuda") == cuda
+    assert execution_providers("cpu") == cpu
