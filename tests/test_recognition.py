@@ -44,3 +44,11 @@ def test_sign_to_gloss_on_videos_and_on_features():
     with torch.no_grad():
         out = features_only(torch.randn(2, 5, 832), torch.tensor([5, 3]))
     assert out.gloss_features.shape == (2, 5, 16)
+
+
+def test_the_network_on_videos_traces_as_one_graph_for_torch_compile():
+    """No graph break in S3D and the visual head while training: torch.compile can take them whole."""
+    torch._dynamo.reset()
+    model = SignToGloss(VisualHead(832, 20), S3DBackbone(use_block=4)).train()
+    explained = torch._dynamo.explain(model)(torch.randn(2, 3, 16, 32, 32), torch.tensor([16, 12]))
+    assert explained.graph_count == 1 and explained.graph_break_count == 0, explained.break_reasons
