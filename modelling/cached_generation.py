@@ -81,7 +81,7 @@ class CachedGeneration:
     ) -> torch.Tensor:
         """Token ids (B×length, starting with ``start_id``) for encoder ``states`` (B×S×d) and ``mask`` (B×S)."""
         beams, device = config.num_beams, states.device
-        cross = cross_keys_values(self.mbart, states.repeat_interleave(beams, 0))
+        cross = cross_keys_values(self.mbart, states).repeat_interleave(beams, 2)  # projected once per video
         mask = mask.repeat_interleave(beams, 0)
         run = self._graphed(cross, config.max_length) if self._uses_graphs(device, len(mask), config) else None
         step = run.step if run is not None else StaticCacheStep(self.mbart, cross, config.max_length)
