@@ -62,7 +62,8 @@ def run_cli(args: argparse.Namespace, job: Callable[[Config, DistributedContext]
         shared = isinstance(error, SharedFailure)
         if shared and error.__cause__ is not None and not isinstance(error.__cause__, ToolkitError | OSError):
             traceback.print_exception(error.__cause__)  # rank 0 met a bug, not bad input: show where
-        print(f"error: {error}", file=sys.stderr, flush=True)
+        sys.stderr.write(f"error: {error}\n")  # one write: ranks sharing a stderr pipe never split a line
+        sys.stderr.flush()
         if shared:  # every rank raised it: leave together, so torchrun stops none before it has said why
             barrier()
         return 2
