@@ -15,6 +15,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import ctc_decoding
 import s2g_input_pipeline
 import s2g_side_by_side
+import s3d_inference
 import service_load
 import translate_latency
 import video_memory
@@ -118,3 +119,11 @@ def test_ctc_benchmark_times_both_searches_and_finds_the_same(capsys):
     rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
     assert len(rows) == 2 and all(row[-1] == "True" for row in rows), rows
     assert int(rows[1][2]) < 60 and all(float(row[3]) > 0 and float(row[4]) > 0 for row in rows), rows
+
+
+def test_s3d_inference_benchmark_times_both_variants_and_finds_the_same(capsys):
+    s3d_inference.main(["--frames", "12", "--size", "32", "--repeats", "2", "--device", "cpu"])
+    out = capsys.readouterr().out.splitlines()
+    times = {line[:12].strip(): float(line[12:].split()[0]) for line in out[1:3]}
+    assert set(times) == {"batch norm", "folded"} and min(times.values()) > 0
+    assert float(out[-1].split()[-1]) < 1e-4  # the largest difference of the log-probabilities

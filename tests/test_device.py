@@ -106,7 +106,9 @@ def test_channels_last_s3d_gives_the_features_of_the_contiguous_one():
     conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv3d))
     assert not conv.weight.is_contiguous(memory_format=torch.channels_last_3d)
     place_model(model, torch.device("cpu"), inference=True)
-    assert conv.weight.is_contiguous(memory_format=torch.channels_last_3d)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv3d)]
+    assert all(c.weight.is_contiguous(memory_format=torch.channels_last_3d) for c in convs)
+    assert not any(isinstance(m, torch.nn.BatchNorm3d) for m in model.modules())  # folded into the convolutions
     for layout in (torch.contiguous_format, torch.channels_last_3d):  # the input as the preprocessing gives it
         features, _ = model(videos.contiguous(memory_format=layout), lengths)
         torch.testing.assert_close(features, reference, rtol=1e-4, atol=1e-4)

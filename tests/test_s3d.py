@@ -1,7 +1,13 @@
 import pytest
 import torch
 
-from modelling.s3d import BackboneError, S3DBackbone, load_kinetics_weights, select_backbone_weights
+from modelling.s3d import (
+    BackboneError,
+    S3DBackbone,
+    fold_batch_norms,
+    load_kinetics_weights,
+    select_backbone_weights,
+)
 from tests.conftest import SHARED
 
 REFERENCE = SHARED / "reference" / "s3d_torchvision_reference.pt"
@@ -74,15 +80,23 @@ def test_invalid_block_settings():
         S3DBackbone(use_block=2, freeze_block=3)
 
 
+def with_running_statistics(backbone: S3DBackbone) -> S3DBackbone:
+    """``backbone`` with batch norm statistics and affine parameters other than 0 and 1, so that they matter."""
+    for module in backbone.modules():
+        if isinstance(module, torch.nn.BatchNorm3d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            torch.nn.init.uniform_(module.weight, 0.5, 1.5)
+            torch.nn.init.uniform_(module.bias, -0.2, 0.2)
+    return backbone
+
+
 @pytest.mark.parametrize(("frames", "use_block"), [(33, 4), (34, 4), (71, 1), (150, 2)])
 def test_inference_in_time_chunks_equals_the_whole_video(frames, use_block):
     """Block 1 without autograd runs in chunks of 8 output frames here: the features are the same."""
     torch.manual_seed(0)
     backbone = S3DBackbone(use_block=use_block).eval()
-    for module in backbone.modules():  # running statistics other than 0 and 1, so batch norm matters
-        if isinstance(module, torch.nn.BatchNorm3d):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
+    with_running_statistics(backbone)
     videos, lengths = torch.randn(2, 3, frames, 32, 32), torch.tensor([frames, frames - 5])
     with torch.no_grad():
         whole, whole_lengths = backbone(videos, lengths)
@@ -90,3 +104,25 @@ def test_inference_in_time_chunks_equals_the_whole_video(frames, use_block):
         chunked, chunked_lengths = backbone(videos, lengths)
     assert torch.equal(chunked_lengths, whole_lengths)
     torch.testing.assert_close(chunked, whole, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("frames", [12, 40])  # 40 frames with stem_chunk 8: block 1 in time chunks
+def test_folded_batch_norms_give_the_same_features(frames):
+    torch.manual_seed(0)
+    backbone = with_running_statistics(S3DBackbone(use_block=4)).eval()
+    backbone.stem_chunk = 8
+    videos, lengths = torch.randn(2, 3, frames, 32, 32), torch.tensor([frames, frames - 3])
+    with torch.no_grad():
+        reference, reference_lengths = backbone(videos, lengths)
+        assert fold_batch_norms(backbone) is backbone
+        features, feature_lengths = backbone(videos, lengths)
+    assert not any(isinstance(m, torch.nn.BatchNorm3d) for m in backbone.modules())
+    assert torch.equal(feature_lengths, reference_lengths)
+    torch.testing.assert_close(features, reference, rtol=1e-5, atol=1e-5)
+
+
+def test_a_folded_backbone_refuses_to_train():
+    backbone = fold_batch_norms(S3DBackbone(use_block=2).train())
+    assert not backbone.training
+    with pytest.raises(BackboneError, match="folded"):
+        backbone.train()
