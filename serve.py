@@ -2,10 +2,13 @@
 
     python serve.py --run RUN_DIR [--host 127.0.0.1] [--port 8000] [--cascade | --backend onnx [--onnx DIR]]
         [--max-upload-mb 50] [--max-seconds 60] [--max-batch 8] [--max-wait-ms 50] [--max-queue 32]
+        [--no-warm-up]
 
 Then open http://127.0.0.1:8000/ , or ``curl -F video=@clip.mp4 http://127.0.0.1:8000/translate``.
 The model is loaded once, on this machine's best device unless ``--device``/``--precision`` say
-otherwise (the code is serving/app.py).
+otherwise, and translates a short grey clip before the service opens, so that the first request is
+not the one to pay for the start-up (CUDA's libraries and graphs); ``--no-warm-up`` skips it. The
+code is serving/app.py.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from engine.cli import add_device_arguments, run_cli
 from engine.distributed import DistributedContext
 from engine.video_translation import VideoTranslator
 from serving.app import ServiceLimits, create_app
+from serving.warm_up import WARM_UP_SECONDS, warm_up
 
 LIMIT_FIELDS = {"max_upload_mb": float, "max_seconds": float, "max_batch": int, "max_wait_ms": float, "max_queue": int}
 
@@ -39,6 +43,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     defaults = ServiceLimits()
     for name, kind in LIMIT_FIELDS.items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=getattr(defaults, name))
+    warm_up_help = f"open at once, without translating a {WARM_UP_SECONDS:g} s clip first"
+    parser.add_argument("--no-warm-up", action="store_true", help=warm_up_help)
     add_device_arguments(parser)
     args = parser.parse_args(argv)
     if args.backend == "onnx" and args.cascade:
@@ -62,7 +68,11 @@ def serve(args: argparse.Namespace, config: Config, context: DistributedContext)
         model = f"{args.run} ({'cascade' if args.cascade else 'joint'})"
         device, precision = str(context.device), context.precision.name
     limits = ServiceLimits(**{name: getattr(args, name) for name in LIMIT_FIELDS})
-    description = {"model": model, "device": device, "precision": precision}
+    description: dict[str, str | float] = {"model": model, "device": device, "precision": precision}
+    if not args.no_warm_up:
+        seconds = warm_up(translator)
+        description["warm_up_seconds"] = round(seconds, 2)
+        print(f"warmed up: a {WARM_UP_SECONDS:g} s clip translated in {seconds:.2f} s", flush=True)
     app = create_app(translator, limits, description)
     print(f"serving {model} on http://{args.host}:{args.port}/ ({description['device']})", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, limit_concurrency=limits.max_queue * 2, log_level="warning")

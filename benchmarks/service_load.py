@@ -3,7 +3,8 @@
     python benchmarks/service_load.py --run runs/demo/s2t [--videos 'data/synthetic/video/test/*.mp4']
         [--clients 1 4 8] [--requests 40] [--bad-every 5] [--port 8311] [-- SERVE.PY ARGUMENTS]
 
-Starts ``serve.py --run RUN`` in its own process, waits for ``/health``, then for each ``--clients``
+Starts ``serve.py --run RUN`` in its own process, waits for ``/health``, times its first request
+(after the service's warm-up, or without one with ``-- --no-warm-up``), then for each ``--clients``
 count sends ``--requests`` requests from that many concurrent clients: videos from ``--videos`` in
 turn, and every ``--bad-every``-th request a file that is not a video. Reports requests/s, the p50 and
 p95 latency of the good requests, the mean batch size the service reported, how many bad uploads got
@@ -99,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         health = httpx.get(f"{url}/health").json()
         print(f"service load | {health['model']} on {health['device']} ({health['precision']}) | {len(videos)} videos")
+        status, took, _ = send(url, videos[0].name, videos[0].read_bytes())
+        warm_up = f"after a {health['warm_up_seconds']} s warm-up" if "warm_up_seconds" in health else "no warm-up"
+        print(f"first request: {took:.2f} s, status {status} ({warm_up})")
         columns = [("clients", 8), ("requests/s", 12), ("p50 s", 10), ("p95 s", 10), ("mean batch", 12)]
         print("".join(f"{name:>{width}}" for name, width in [*columns, ("bad -> 4xx", 12), ("errors", 8)]))
         for clients in args.clients:

@@ -87,7 +87,7 @@ class UploadLimit:
         return f"the upload is larger than this service's limit of {self.max_bytes / 2**20:g} MB"
 
 
-def create_app(translator: Translator, limits: ServiceLimits, description: dict[str, str]) -> FastAPI:
+def create_app(translator: Translator, limits: ServiceLimits, description: dict[str, str | float]) -> FastAPI:
     """The service for ``translator``; ``description`` (model, device, ...) is what ``/health`` reports."""
     decoder = ThreadPoolExecutor(max_workers=limits.decode_workers, thread_name_prefix="decode")
     batcher: MicroBatcher[DecodedVideo, Translation] = MicroBatcher(

@@ -108,7 +108,8 @@ def test_load_benchmark_counts_answers_and_bad_uploads(speaking_s2t, pipeline, c
     args = ["--run", str(speaking_s2t), "--videos", videos, "--clients", "2", "--requests", "6", "--bad-every", "3"]
     service_load.main([*args, "--port", str(free_port()), "--", "--device", "cpu"])
     out = capsys.readouterr().out.splitlines()
-    clients, rate, p50, p95, batch, bad, errors = out[2].split()
+    assert re.fullmatch(r"first request: [0-9.]+ s, status 200 \(after a [0-9.]+ s warm-up\)", out[1]), out[1]
+    clients, rate, p50, p95, batch, bad, errors = out[3].split()
     assert (clients, bad, errors) == ("2", "2/2", "0") and float(rate) > 0 and float(p95) >= float(p50) > 0
     assert float(batch) >= 1
     assert out[-1] == "still answering after the load: True"

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from dataset.video_reader import probe_video_file, write_video_file
+from serving.warm_up import warm_up
 
 pytestmark = pytest.mark.slow
 
@@ -120,3 +121,13 @@ def test_a_model_failure_is_one_500_message_and_the_next_request_is_served(servi
     assert failed.status_code == 500
     assert failed.json() == {"error": f"{path.name}: translating failed (RuntimeError); see the service's log"}
     assert post(service, path).status_code == 200
+
+
+def test_warm_up_translates_a_grey_clip_read_as_an_upload_is(service, monkeypatch):
+    translator, batches = service.translator, []
+    translate = translator.translate
+    monkeypatch.setattr(translator, "translate", lambda videos: batches.append(videos) or translate(videos))
+    assert warm_up(translator, seconds=0.5) > 0
+    ((video,),) = batches  # one batch of one video: 12 frames at 25 fps, at the model's input size
+    assert video.available == 12 and video.fps == 25 and video.path.endswith("warm-up.mp4")
+    assert video.frames.shape[1:] == (translator.preprocessing.config.img_size,) * 2 + (3,)
