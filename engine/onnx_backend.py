@@ -81,6 +81,7 @@ class OnnxNetworks:
             ids["pad_id"],
             generation.max_length,
             generation.length_penalty,
+            forced_last_id=ids["end_id"],  # the export checks that the translator forces </s> last
         )
 
 

@@ -175,7 +175,7 @@ def export_network(
 ) -> list[GraphCheck]:
     """The three graphs of ``network`` (with ``backbone``, for ``size`` px videos) in ``output``, each checked."""
     mbart = network.translator.mbart
-    if mbart.config.forced_eos_token_id != mbart.config.eos_token_id:
+    if mbart.generation_config.forced_eos_token_id != mbart.config.eos_token_id:
         raise ExportError("the translator does not force </s> at the last position, which the ONNX search assumes")
     output.root.mkdir(parents=True, exist_ok=True)
     checks = []

@@ -3,8 +3,9 @@
 The ONNX backend and the static-cache decoder (:mod:`modelling.cached_generation`) have no
 ``generate()``: this is their search, written after transformers' vectorised beam search
 (``GenerationMixin._beam_search``, transformers 5) with the settings this toolkit uses:
-``early_stopping=True``, one end token, the end token forced at the last position (mBART's
-``forced_eos_token_id``), scores divided by ``generated_length ** length_penalty``. Each step keeps
+``early_stopping=True``, one end token, a token forced at the last position where the model's
+generation config names one (mBART's ``forced_eos_token_id``: the end token), scores divided by
+``generated_length ** length_penalty``. Each step keeps
 the ``2 × beams`` best continuations: the best ``beams`` unfinished ones run on, those that end
 among the first ``beams`` join the finished hypotheses. Every tensor stays on the step's device;
 the one host sync per step is the test whether to go on. ``tests/test_beam_search.py`` holds it
@@ -32,8 +33,13 @@ def beam_search(
     max_length: int,
     length_penalty: float = 1.0,
     device: torch.device | str = "cpu",
+    *,
+    forced_last_id: int | None,
 ) -> torch.Tensor:
-    """Token ids (batch × length, starting with ``start_id``, padded with ``pad_id``) of the best hypotheses."""
+    """Token ids (batch × length, starting with ``start_id``, padded with ``pad_id``) of the best hypotheses.
+
+    ``forced_last_id``: the token every hypothesis takes at position ``max_length - 1``, or None.
+    """
     rows = torch.arange(batch, device=device)[:, None]
     running = torch.full((batch, beams, max_length), pad_id, dtype=torch.long, device=device)
     running[:, :, 0] = start_id
@@ -47,9 +53,9 @@ def beam_search(
     order, length = None, 1
     while True:
         log_probs = step(running[:, :, length - 1].reshape(-1), order).float()
-        if length == max_length - 1:  # the end token is forced at the last position
+        if length == max_length - 1 and forced_last_id is not None:
             log_probs = torch.full_like(log_probs, -torch.inf)
-            log_probs[:, end_id] = 0.0
+            log_probs[:, forced_last_id] = 0.0
         vocab = log_probs.shape[1]
         totals = (log_probs.view(batch, beams, vocab) + running_scores[:, :, None]).view(batch, -1)
         top_scores, top = torch.topk(totals, 2 * beams)

@@ -106,6 +106,7 @@ class CachedGeneration:
             config.max_length,
             config.length_penalty,
             device,
+            forced_last_id=self.mbart.generation_config.forced_eos_token_id,  # as generate() reads it
         )
 
     @staticmethod

@@ -43,7 +43,8 @@ def test_beam_search_gives_generates_token_ids(seed, beams, length_penalty):
     embeds, mask, states = encoder_states(translator, seed, [6, 2, 4])
     expected = hf_generate(translator, embeds, mask, beams, length_penalty)
     step = graph_step(DecoderStepGraph(translator.mbart), states, mask, beams)
-    found = beam_search(step, 3, beams, start_id=5, end_id=2, pad_id=1, max_length=9, length_penalty=length_penalty)
+    ids = {"start_id": 5, "end_id": 2, "pad_id": 1, "forced_last_id": 2}
+    found = beam_search(step, 3, beams, **ids, max_length=9, length_penalty=length_penalty)
     assert torch.equal(found, expected)
 
 
@@ -53,5 +54,5 @@ def test_a_step_that_always_ends_gives_start_and_end_only():
         log_probs[:, 2] = 0.0
         return log_probs
 
-    found = beam_search(step, 2, 3, start_id=5, end_id=2, pad_id=1, max_length=9)
+    found = beam_search(step, 2, 3, start_id=5, end_id=2, pad_id=1, max_length=9, forced_last_id=2)
     assert found.tolist() == [[5, 2], [5, 2]]

@@ -52,6 +52,18 @@ def test_static_cache_generation_gives_generates_token_ids(seed, beams, length_p
     assert torch.equal(found, expected)
 
 
+@pytest.mark.parametrize("beams", [1, 3])
+@torch.no_grad()
+def test_without_a_forced_end_token_the_limit_is_cut_as_generate_cuts_it(beams):
+    translator = varied_translator(2, decoder_layers=2)
+    translator.mbart.generation_config.forced_eos_token_id = None
+    embeds, mask, states = encoder_states(translator, 2, [6, 2, 4])
+    expected = hf_generate(translator, embeds, mask, beams, max_length=4)
+    found = CachedGeneration(translator.mbart)(states, mask, 5, GenerationConfig(num_beams=beams, max_length=4))
+    assert torch.equal(found, expected)
+    assert (found[:, -1] != 2).any()  # some sentence stops at the limit without </s>
+
+
 @torch.no_grad()
 def test_the_translator_decodes_the_same_both_ways():
     translator = varied_translator(1, decoder_layers=2)
