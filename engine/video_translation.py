@@ -14,6 +14,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from torch.nn.utils.rnn import pad_sequence
@@ -79,6 +80,16 @@ class Translation:
     # probability of the blank and of each recognised gloss at every step
     times: list[float]
     probabilities: dict[str, list[float]]
+
+
+class Translator(Protocol):
+    """Reads and translates videos: :class:`VideoTranslator` (PyTorch) or ``engine.onnx_backend.OnnxTranslator``."""
+
+    preprocessing: VideoPreprocessing
+
+    def read(self, path: str) -> DecodedVideo: ...
+
+    def translate(self, videos: list[DecodedVideo]) -> list[Translation]: ...
 
 
 def gloss_spans(probabilities: torch.Tensor, gloss_ids: list[int], glosses: list[str], step: float) -> list[GlossSpan]:

@@ -32,12 +32,10 @@ from fastapi.staticfiles import StaticFiles
 
 from core.errors import ToolkitError
 from dataset.video_reader import probe_video_file
-from engine.onnx_backend import OnnxTranslator
-from engine.video_translation import DecodedVideo, Translation, VideoTranslator
+from engine.video_translation import DecodedVideo, Translation, Translator
 from serving.batching import MicroBatcher, QueueFull
 
 STATIC = Path(__file__).parent / "static"
-Translator = VideoTranslator | OnnxTranslator  # PyTorch or onnxruntime: both read and translate videos
 logger = logging.getLogger("serving")
 
 

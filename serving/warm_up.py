@@ -14,14 +14,13 @@ from pathlib import Path
 import torch
 
 from dataset.video_reader import write_video_file
-from engine.onnx_backend import OnnxTranslator
-from engine.video_translation import VideoTranslator
+from engine.video_translation import Translator
 
 WARM_UP_SECONDS = 2.0  # of video: 50 frames at 25 fps
 WARM_UP_FPS = 25
 
 
-def warm_up(translator: VideoTranslator | OnnxTranslator, seconds: float = WARM_UP_SECONDS) -> float:
+def warm_up(translator: Translator, seconds: float = WARM_UP_SECONDS) -> float:
     """Translate a grey clip of ``seconds``, written and read as an upload is; the seconds it took."""
     started = time.perf_counter()
     size = translator.preprocessing.config.img_size

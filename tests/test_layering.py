@@ -14,6 +14,8 @@ registry compares a config's ``task`` with task names.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -132,3 +134,10 @@ def test_no_code_branches_on_the_task_name_outside_the_registry(path):
 def test_the_task_branch_finder_finds_one():
     code = 'if config.task == "s2g" or config.task in ("s2t",) or saved.task != task:\n    pass'
     assert task_comparisons(ast.parse(code)) == ["config.task == 's2g'", "config.task in ('s2t',)"]
+
+
+def test_the_pytorch_entry_points_leave_onnxruntime_unloaded():
+    """onnxruntime is imported for ``--backend onnx`` only: serving and translating in PyTorch never load it."""
+    check = "import sys, serve, translate; print('onnxruntime' in sys.modules)"
+    loaded = subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "False", loaded.stderr[-2000:]
