@@ -24,7 +24,8 @@ from transformers import MBartForConditionalGeneration
 
 from core.config import GenerationConfig
 from modelling.beam_search import beam_search
-from modelling.decoder_steps import StaticCacheStep, cross_keys_values
+from modelling.decoder_steps import StaticCacheStep
+from modelling.mbart_adapter import cross_keys_values
 
 SOURCE_BUCKET = 32
 MAX_GRAPHS = 8

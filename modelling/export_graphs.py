@@ -8,7 +8,8 @@
 - :class:`DecoderStepGraph`: one decoder step: the last token of each beam, the cross-attention keys
   and values, and the self-attention keys and values of the steps before (``past``:
   layers×2×B×heads×t×head_dim) -> next-token log-probabilities and ``past`` grown by this step. It
-  runs the decoder layers of the Hugging Face mBART module it is given, with their own weights, and
+  runs the decoder layers of the Hugging Face mBART module it is given, with their own weights
+  (:mod:`modelling.mbart_adapter`), and
   holds the past as one tensor instead of a ``Cache`` object. ``tests/test_export_graphs.py`` holds
   it to the full decoder's log-probabilities and to ``generate()``'s token ids.
 """
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 from transformers import MBartForConditionalGeneration
 
-from modelling.decoder_steps import cross_keys_values, decoder_step
+from modelling.mbart_adapter import cross_keys_values, decoder_inputs, decoder_step
 from modelling.recognition import SignToGloss
 from modelling.s3d import S3DBackbone
 from modelling.sign_to_text import SignToText
@@ -69,8 +70,8 @@ class DecoderStepGraph(nn.Module):
     def forward(
         self, tokens: torch.Tensor, cross: torch.Tensor, mask: torch.Tensor, past: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        decoder = self.mbart.get_decoder()
-        hidden = decoder.embed_tokens(tokens) + decoder.embed_positions(tokens, past_key_values_length=past.shape[4])
+        start = past.shape[4]
+        hidden = decoder_inputs(self.mbart, tokens, torch.arange(start, start + tokens.shape[1], device=tokens.device))
         grown = []
 
         def grow(index: int, keys: torch.Tensor, values: torch.Tensor):

@@ -2,8 +2,9 @@
 
 :class:`TextTranslator` wraps ``transformers.MBartForConditionalGeneration`` fed with
 ``inputs_embeds`` (gloss embeddings here; the VL mapper's output in Sign2Text). Labels follow
-mBART's ``X </s> tgt_lang`` format; mBART's ``shift_tokens_right`` makes the decoder start with the
-last non-pad label token, the target language code, and generation starts from that same token.
+mBART's ``X </s> tgt_lang`` format; shifting them right (:mod:`modelling.mbart_adapter`) makes the
+decoder start with the last non-pad label token, the target language code, and generation starts
+from that same token.
 Generation runs this toolkit's static-cache beam search (:mod:`modelling.cached_generation`) or,
 with ``generation.decoding: transformers``, Hugging Face ``generate()``: the same token ids.
 """
@@ -15,11 +16,11 @@ from pathlib import Path
 import torch
 from torch import nn
 from transformers import MBartConfig, MBartForConditionalGeneration
-from transformers.models.mbart.modeling_mbart import shift_tokens_right
 
 from core.config import GenerationConfig, ModelConfig
 from core.errors import ToolkitError
 from modelling.cached_generation import CachedGeneration
+from modelling.mbart_adapter import embed_scale, shift_tokens_right
 
 
 class TranslatorError(ToolkitError):
@@ -80,7 +81,7 @@ class TextTranslator(nn.Module):
     @property
     def embed_scale(self) -> float:
         """The factor mBART applies to its own token embeddings (it does not scale inputs_embeds)."""
-        return float(self.mbart.get_encoder().embed_tokens.embed_scale)
+        return embed_scale(self.mbart.config)
 
     def decoder_inputs(self, labels: torch.Tensor) -> torch.Tensor:
         """mBART's teacher-forcing inputs: labels shifted right, starting with the language code."""

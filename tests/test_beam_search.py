@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from modelling.beam_search import beam_search
-from modelling.decoder_steps import cross_keys_values
 from modelling.export_graphs import DecoderStepGraph
+from modelling.mbart_adapter import cross_keys_values
 from tests.conftest import encoder_states, hf_generate, varied_translator
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from modelling.decoder_steps import StaticCacheStep, cross_keys_values
+from modelling.decoder_steps import StaticCacheStep
 from modelling.export_graphs import DecoderStepGraph
+from modelling.mbart_adapter import cross_keys_values
 from tests.conftest import encoder_states, tiny_translator
 
 TOKENS = torch.tensor([[5, 7, 9, 11, 13], [5, 8, 8, 2, 1]])

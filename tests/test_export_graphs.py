@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from modelling.decoder_steps import cross_keys_values
 from modelling.export_graphs import DecoderStepGraph, EncoderGraph, RecognitionGraph
+from modelling.mbart_adapter import cross_keys_values
 from modelling.recognition import SignToGloss
 from modelling.s3d import S3DBackbone
 from modelling.sign_to_text import SignToText

@@ -7,8 +7,10 @@
 - ``serving/`` (the HTTP service) imports any package, never a script;
 - scripts (the top-level ``*.py`` and ``benchmarks/``) import packages, never another script.
 
-Also read from the source: only the run directory spells a run's file names, and only the task
-registry compares a config's ``task`` with task names.
+Also read from the source: only the run directory spells a run's file names, only the task
+registry compares a config's ``task`` with task names, and only the mBART adapter imports from inside
+transformers (its top-level names are its public API; ``transformers.models.*.modeling_*`` can change
+in any release).
 """
 
 from __future__ import annotations
@@ -134,6 +136,39 @@ def test_no_code_branches_on_the_task_name_outside_the_registry(path):
 def test_the_task_branch_finder_finds_one():
     code = 'if config.task == "s2g" or config.task in ("s2t",) or saved.task != task:\n    pass'
     assert task_comparisons(ast.parse(code)) == ["config.task == 's2g'", "config.task in ('s2t',)"]
+
+
+MBART_ADAPTER = "modelling/mbart_adapter.py"
+
+
+def transformers_submodules(tree: ast.AST) -> list[str]:
+    """The modules inside transformers (``transformers.x.y``, not the top-level package) that ``tree`` imports."""
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+        elif isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+    return [name for name in names if name.startswith("transformers.")]
+
+
+@pytest.mark.parametrize(
+    "path", [*sources(), *sorted((ROOT / "tests").glob("*.py"))], ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_only_the_mbart_adapter_imports_from_inside_transformers(path):
+    if str(path.relative_to(ROOT)) == MBART_ADAPTER:
+        return
+    private = transformers_submodules(ast.parse(path.read_text(encoding="utf-8")))
+    assert not private, f"{path.relative_to(ROOT)} imports {private}: go through {MBART_ADAPTER}"
+
+
+def test_the_private_import_finder_finds_them():
+    code = (
+        "import transformers\nfrom transformers import MBartConfig\n"
+        "from transformers.models.mbart.modeling_mbart import shift_tokens_right\nimport transformers.cache_utils\n"
+    )
+    found = transformers_submodules(ast.parse(code))
+    assert found == ["transformers.models.mbart.modeling_mbart", "transformers.cache_utils"]
 
 
 def test_the_pytorch_entry_points_leave_onnxruntime_unloaded():
