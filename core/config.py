@@ -37,15 +37,43 @@ def _one_of(default: Any, choices: tuple) -> Any:
     return field(default=default, metadata={"choices": choices})
 
 
+def _range(default: Any, low: float | None = None, high: float | None = None, above: float | None = None) -> Any:
+    """A number at least ``low`` (or greater than ``above``) and at most ``high``; ``None`` passes where allowed."""
+    return field(default=default, metadata={"range": (low, high, above)})
+
+
+def _positive(default: Any) -> Any:
+    """A count or size: at least 1."""
+    return _range(default, low=1)
+
+
+def _fraction(default: float) -> Any:
+    """A probability or share: in [0, 1]."""
+    return _range(default, low=0, high=1)
+
+
+def _check_range(value: Any, bounds: tuple, key: str, source: str) -> None:
+    low, high, above = bounds
+    if value is None:
+        return
+    if (low is None or value >= low) and (high is None or value <= high) and (above is None or value > above):
+        return
+    limits = (
+        [f">= {low}"] * (low is not None) + [f"> {above}"] * (above is not None) + [f"<= {high}"] * (high is not None)
+    )
+    kind = "an integer" if isinstance(value, int) else "a number"
+    raise ConfigError(f"{source}: {key}: {value!r} is out of range: expected {kind} {' and '.join(limits)}")
+
+
 @dataclass
 class SyntheticDataConfig:
     """The built-in toy sign language (see :mod:`dataset.toy_sign_language`)."""
 
-    num_train: int = 2000
-    num_dev: int = 200
-    num_test: int = 200
+    num_train: int = _positive(2000)
+    num_dev: int = _positive(200)
+    num_test: int = _positive(200)
     seed: int = 7
-    render_size: int = 64
+    render_size: int = _range(64, low=16)
 
     def sizes(self) -> dict[str, int]:
         """Samples per split."""
@@ -66,15 +94,15 @@ class VideoConfig:
     root: str
     format: str = _one_of("frames", ("frames", "zip", "file"))
     path: str = "{name}"
-    img_size: int = 224
-    decode_size: int | None = 256
-    max_frames: int = 400
-    min_frames: int = 8
+    img_size: int = _range(224, low=16)
+    decode_size: int | None = _range(256, low=16)
+    max_frames: int = _positive(400)
+    min_frames: int = _positive(8)
     temporal_rescale: list[float] = field(default_factory=lambda: [0.5, 1.5])
     crop_area: list[float] = field(default_factory=lambda: [0.7, 1.0])
     crop_ratio: list[float] = field(default_factory=lambda: [0.75, 1.3])
-    colour_jitter: float = 0.2
-    centre_crop: float = 1.0
+    colour_jitter: float = _fraction(0.2)
+    centre_crop: float = _range(1.0, high=1, above=0)
 
 
 @dataclass
@@ -84,13 +112,13 @@ class RecognitionConfig:
     s3d_weights: str | None = _input_path(default=None)
     use_block: int = _one_of(4, (1, 2, 3, 4, 5))
     freeze_block: int = _one_of(1, (0, 1, 2, 3, 4, 5))
-    bn_momentum: float = 0.001
-    hidden_dim: int = 512
-    ff_dim: int = 2048
-    dropout: float = 0.1
-    beam_size: int = 5
+    bn_momentum: float = _fraction(0.001)
+    hidden_dim: int = _positive(512)
+    ff_dim: int = _positive(2048)
+    dropout: float = _range(0.1, low=0, high=0.99)
+    beam_size: int = _positive(5)
     wer_cleanup: str = _one_of("none", ("none", "phoenix-2014t"))
-    batch_size: int = 8
+    batch_size: int = _positive(8)
 
 
 @dataclass
@@ -110,8 +138,8 @@ class SignToTextConfig:
     s2g_checkpoint: str | None = _input_path(default=None)
     g2t_checkpoint: str | None = _input_path(default=None)
     features: str | None = None
-    recognition_weight: float = 1.0
-    translation_weight: float = 1.0
+    recognition_weight: float = _range(1.0, low=0)
+    translation_weight: float = _range(1.0, low=0)
 
 
 @dataclass
@@ -124,8 +152,8 @@ class DataConfig:
     format: str = _one_of("pickle", ("pickle", "phoenix_csv"))
     level: str = _one_of("word", ("word", "char"))
     lowercase_text: bool = True
-    max_gloss_length: int = 64
-    max_text_length: int = 96
+    max_gloss_length: int = _positive(64)
+    max_text_length: int = _positive(96)
     src_lang: str = "de_DE"
     tgt_lang: str = "de_DE"
     synthetic: SyntheticDataConfig | None = None
@@ -142,7 +170,7 @@ class TokenizerConfig:
 
     gloss_vocab: str | None = _input_path(default=None)
     text_tokenizer: str | None = _input_path(default=None)
-    text_vocab_size: int = 3000
+    text_vocab_size: int = _range(3000, low=8)
     text_model_type: str = _one_of("unigram", ("unigram", "bpe"))
 
 
@@ -151,26 +179,26 @@ class ModelConfig:
     """The mBART translator: a local pretrained directory or an architecture built from scratch."""
 
     pretrained: str | None = _input_path(default=None)
-    d_model: int = 256
-    encoder_layers: int = 3
-    decoder_layers: int = 3
-    attention_heads: int = 4
-    ffn_dim: int = 1024
-    dropout: float = 0.1
-    attention_dropout: float = 0.1
-    activation_dropout: float = 0.0
-    max_position_embeddings: int = 256
-    label_smoothing: float = 0.1
+    d_model: int = _positive(256)
+    encoder_layers: int = _positive(3)
+    decoder_layers: int = _positive(3)
+    attention_heads: int = _positive(4)
+    ffn_dim: int = _positive(1024)
+    dropout: float = _range(0.1, low=0, high=0.99)
+    attention_dropout: float = _range(0.1, low=0, high=0.99)
+    activation_dropout: float = _range(0.0, low=0, high=0.99)
+    max_position_embeddings: int = _positive(256)
+    label_smoothing: float = _range(0.1, low=0, high=0.99)
 
 
 @dataclass
 class GenerationConfig:
     """Beam search settings used by validation and prediction."""
 
-    num_beams: int = 4
+    num_beams: int = _positive(4)
     length_penalty: float = 1.0
-    max_length: int = 100
-    batch_size: int = 64
+    max_length: int = _range(100, low=2)
+    batch_size: int = _positive(64)
     # static_cache: this toolkit's beam search over a fixed-size key/value cache (the same token ids
     # as generate(), CUDA graphs on a GPU); transformers: Hugging Face generate()
     decoding: str = _one_of("static_cache", ("static_cache", "transformers"))
@@ -182,27 +210,27 @@ class TrainingConfig:
     """Optimisation, schedule, validation and checkpointing."""
 
     model_dir: str
-    seed: int = 42
-    batch_size: int = 32
-    epochs: int = 30
-    max_steps: int | None = None
+    seed: int = _range(42, low=0)
+    batch_size: int = _positive(32)
+    epochs: int = _positive(30)
+    max_steps: int | None = _positive(None)
     optimizer: str = _one_of("adamw", ("adam", "adamw"))
-    learning_rate: float = 5e-4
+    learning_rate: float = _range(5e-4, above=0)
     module_learning_rates: dict[str, float] = field(default_factory=dict)
-    weight_decay: float = 0.01
+    weight_decay: float = _range(0.01, low=0)
     betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
-    warmup_steps: int = 500
-    min_learning_rate: float = 1e-6
-    clip_grad_norm: float = 1.0
+    warmup_steps: int = _range(500, low=0)
+    min_learning_rate: float = _range(1e-6, low=0)
+    clip_grad_norm: float = _range(1.0, above=0)
     device: str = _one_of("auto", DEVICES)
     precision: str = _one_of("auto", PRECISIONS)
-    validate_every: int = 1
+    validate_every: int = _positive(1)
     validate_unit: str = _one_of("epochs", ("steps", "epochs"))
-    keep_last: int = 3
-    log_every: int = 50
-    num_workers: int = 0
-    prefetch_batches: int = 4  # per DataLoader worker
-    bucket_size: int = 50
+    keep_last: int = _positive(3)
+    log_every: int = _positive(50)
+    num_workers: int = _range(0, low=0)
+    prefetch_batches: int = _positive(4)  # per DataLoader worker
+    bucket_size: int = _positive(50)
 
 
 @dataclass
@@ -288,6 +316,8 @@ def _build(cls: type, raw: Any, prefix: str, source: str) -> Any:
         choices = spec.metadata.get("choices")
         if choices is not None and value not in choices:
             raise ConfigError(f"{source}: {key}: {value!r} is not one of {list(choices)}")
+        if "range" in spec.metadata:
+            _check_range(value, spec.metadata["range"], key, source)
         if spec.metadata.get("must_exist") and value is not None and not Path(value).exists():
             raise ConfigError(f"{source}: {key}: file or directory not found: {value}")
         values[name] = value
@@ -338,6 +368,16 @@ def _check_task_inputs(config: Config, source: str) -> None:
         )
     if video is not None:
         _check_video(video, config.data.synthetic is not None, source)
+    model, betas = config.model, config.training.betas
+    if model.d_model % model.attention_heads:
+        raise ConfigError(
+            f"{source}: model.d_model ({model.d_model}) is not a multiple of model.attention_heads "
+            f"({model.attention_heads})"
+        )
+    if len(betas) != 2 or not all(0 <= beta < 1 for beta in betas):
+        raise ConfigError(f"{source}: training.betas: expected [beta1, beta2], each in [0, 1), got {betas}")
+    if any(rate <= 0 for rate in config.training.module_learning_rates.values()):
+        raise ConfigError(f"{source}: training.module_learning_rates: every learning rate must be > 0")
 
 
 def _check_video(video: VideoConfig, synthetic: bool, source: str) -> None:
@@ -348,10 +388,16 @@ def _check_video(video: VideoConfig, synthetic: bool, source: str) -> None:
             f"{source}: data.video.decode_size ({video.decode_size}) is below img_size ({video.img_size}): "
             "set it to at least img_size, or null to keep frames at full size"
         )
+    if video.min_frames > video.max_frames:
+        raise ConfigError(
+            f"{source}: data.video.min_frames ({video.min_frames}) is above max_frames ({video.max_frames})"
+        )
     for key in ("temporal_rescale", "crop_area", "crop_ratio"):
         low_high = getattr(video, key)
         if len(low_high) != 2 or not 0 < low_high[0] <= low_high[1]:
             raise ConfigError(f"{source}: data.video.{key}: expected [low, high] with 0 < low <= high")
+    if video.crop_area[1] > 1:
+        raise ConfigError(f"{source}: data.video.crop_area: a share of the frame, at most 1, got {video.crop_area}")
 
 
 def _check_data_files(config: Config, source: str, overridden: set[str]) -> None:

@@ -76,6 +76,10 @@ class RunDirectory(_VocabularyFiles):
     def step_checkpoint(self, step: int) -> Path:
         return self.root / f"step_{step}.ckpt"
 
+    def is_checkpoint(self, path: Path) -> bool:
+        """Whether ``path`` is one of this run's checkpoints (``best.ckpt`` or a ``step_<N>.ckpt``)."""
+        return path == self.best_checkpoint or (path.parent == self.root and bool(STEP_PATTERN.match(path.name)))
+
     def step_checkpoints(self) -> list[Path]:
         """The ``step_<N>.ckpt`` files, oldest step first."""
         found = [(int(m.group(1)), p) for p in self.root.glob("step_*.ckpt") if (m := STEP_PATTERN.match(p.name))]

@@ -151,6 +151,8 @@ def _probe(path: str) -> VideoInfo:
 
 def probe_video_file(path: str | Path) -> VideoInfo:
     """The frame count and rate of a video file; :class:`VideoError` for a missing or unreadable one."""
+    if Path(path).is_dir():
+        raise VideoError(f"{path}: a directory, not a video file (name the video files in it)")
     if not Path(path).is_file():
         raise VideoError(f"video file not found: {path}")
     try:

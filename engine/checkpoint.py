@@ -7,6 +7,10 @@ cannot run code.
 
 from __future__ import annotations
 
+import _compat_pickle
+import pickletools
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +22,7 @@ try:  # numpy >= 2
 except ImportError:  # numpy 1.x
     from numpy.core.multiarray import _reconstruct
 
-from core.atomic_files import save_atomic
+from core.atomic_files import copy_atomic, save_atomic
 from core.errors import ToolkitError
 from core.run_directory import RunDirectory
 
@@ -36,7 +40,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        with torch.serialization.safe_globals(NUMPY_ARRAY_GLOBALS):
+        with torch.serialization.safe_globals(NUMPY_ARRAY_GLOBALS), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # torch's notes on foreign pickles: the error says it all
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         unsafe = _unsafe_globals(path)
@@ -45,20 +50,45 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
                 f"{path}: refused: it carries pickled Python objects ({', '.join(unsafe[:3])}) besides tensors "
                 "and plain data, which could run code when loaded; this toolkit's checkpoints never do"
             ) from error
-        raise CheckpointError(f"{path}: not a readable checkpoint: {str(error).splitlines()[0]}") from error
+        reason = str(error).splitlines()[0]
+        if reason.startswith("Weights only load failed"):  # torch's advice to load it unsafely: not ours to give
+            reason = "it holds more than tensors and plain data"
+        raise CheckpointError(f"{path}: not a readable checkpoint: {reason}") from error
     if not isinstance(state, dict) or "model" not in state:
         raise CheckpointError(f"{path}: not a checkpoint of this toolkit (no 'model' entry)")
     return state
 
 
 def _unsafe_globals(path: Path) -> list[str]:
-    """The objects in checkpoint ``path`` that a weights-only load refuses (none when it is no zip checkpoint)."""
-    try:
-        names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-    except Exception:
-        return []
-    allowed = {f"{g.__module__}.{g.__qualname__}" for g in NUMPY_ARRAY_GLOBALS}
-    return [name for name in names if name not in allowed]
+    """The objects in checkpoint ``path`` that a weights-only load refuses, whatever its format: torch's zip
+    format, its legacy format or a plain pickle."""
+    allowed = {f"{g.__module__}.{g.__qualname__}" for g in NUMPY_ARRAY_GLOBALS} | {"collections.OrderedDict"}
+    if zipfile.is_zipfile(path):
+        try:
+            names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+        except Exception:
+            return []
+    else:
+        names = [name for name in _pickled_globals(path) if not name.startswith("torch.")]
+    return [name for name in dict.fromkeys(names) if name not in allowed]
+
+
+def _pickled_globals(path: Path) -> list[str]:
+    """``module.name`` of each global that the pickles at the start of file ``path`` refer to (read, never run)."""
+    names, strings = [], []
+    with open(path, "rb") as stream:
+        while True:  # torch's legacy format is several pickles in a row, then raw storage bytes
+            try:
+                for opcode, argument, _ in pickletools.genops(stream):
+                    if opcode.name in ("GLOBAL", "INST"):  # protocol 2 spells Python 2's names (__builtin__)
+                        module, name = argument.split(" ", 1)
+                        names.append(f"{_compat_pickle.IMPORT_MAPPING.get(module, module)}.{name}")
+                    elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                        names.append(".".join(strings[-2:]))
+                    if isinstance(argument, str):
+                        strings.append(argument)
+            except Exception:  # not (or no longer) a pickle
+                return names
 
 
 def latest_checkpoint(run: RunDirectory) -> Path:
@@ -76,6 +106,18 @@ def save_step_checkpoint(state: dict[str, Any], run: RunDirectory, step: int, ke
     for old in run.step_checkpoints()[:-keep_last]:
         old.unlink()
     return path
+
+
+def restore_best_checkpoint(run: RunDirectory, resumed: Path, state: dict[str, Any]) -> Path | None:
+    """On resume, re-derive a missing ``best.ckpt``: copy the earliest kept checkpoint, up to the resumed
+    one (``state``, read from ``resumed``), whose dev score is the run's best score; None where none is kept."""
+    best, step = state.get("best_score"), state["step"]
+    for path in dict.fromkeys([*run.step_checkpoints(), resumed]):  # oldest step first, resumed last
+        candidate = state if path == resumed else load_checkpoint(path)
+        if candidate["step"] <= step and candidate.get("score") is not None and candidate["score"] == best:
+            copy_atomic(path, run.best_checkpoint)
+            return path
+    return None
 
 
 def load_model_weights(model: torch.nn.Module, state: dict[str, Any], source: str | Path) -> None:

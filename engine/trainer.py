@@ -19,7 +19,7 @@ from core.config import Config, config_to_dict
 from core.errors import ToolkitError
 from core.run_directory import RunDirectory
 from dataset.batching import BucketBatchSampler
-from engine.checkpoint import load_checkpoint, load_model_weights, save_step_checkpoint
+from engine.checkpoint import load_checkpoint, load_model_weights, restore_best_checkpoint, save_step_checkpoint
 from engine.device import place_model
 from engine.distributed import DistributedContext, barrier, gather_objects, replicas_identical
 from engine.optimization import build_optimizer, build_scheduler
@@ -119,9 +119,10 @@ class Trainer:
         )
 
     # ----- checkpoints -----------------------------------------------------------------------
-    def _state(self, validated: bool, rng: list[dict]) -> dict:
+    def _state(self, rng: list[dict], score: float | None) -> dict:
         return {
-            "validated": validated,
+            "validated": score is not None,
+            "score": score,  # this step's dev score
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -151,15 +152,36 @@ class Trainer:
         self.log.info(
             "resumed from %s at step %d (epoch %d, batch %d)", path, self.step, self.epoch, self.batch_in_epoch
         )
+        if self.best_score is not None and not self.run.best_checkpoint.exists():
+            self._restore_best(Path(path), state)
 
-    def _save(self, improved: bool, validated: bool = True) -> None:
+    def _restore_best(self, path: Path, state: dict) -> None:
+        """A kill (or a hand) took ``best.ckpt`` that ``state``'s best score refers to: copy it back from the
+        kept checkpoint that has that score, or let the next validation choose the best afresh."""
+        restored = restore_best_checkpoint(self.run, path, state) if self.context.is_main else None
+        name = self.run.best_checkpoint.name
+        if restored is not None:
+            self.log.info("%s was missing: restored from %s (dev %.2f)", name, restored.name, self.best_score)
+        elif self.context.is_main:
+            self.log.warning(
+                "%s (dev %.2f) is missing and no kept checkpoint has that score: the next validation sets the best",
+                name,
+                self.best_score,
+            )
+        barrier()
+        if not self.run.best_checkpoint.exists():
+            self.best_score = None
+
+    def _save(self, improved: bool, score: float | None = None) -> None:
+        """Write this step's checkpoint; when ``improved``, ``best.ckpt`` first, so that no kill can leave a
+        step checkpoint that records a best score without the best checkpoint it refers to."""
         rng = gather_objects(rng_state())  # on every rank
         if not self.context.is_main:
             return
-        state = self._state(validated, rng)
-        path = save_step_checkpoint(state, self.run, self.step, self.cfg.keep_last)
+        state = self._state(rng, score)
         if improved:
             save_atomic(state, self.run.best_checkpoint)
+        path = save_step_checkpoint(state, self.run, self.step, self.cfg.keep_last)
         self.log.info("saved %s%s", path.name, f" and {self.run.best_checkpoint.name}" if improved else "")
 
     # ----- validation --------------------------------------------------------------------------
@@ -169,7 +191,7 @@ class Trainer:
         try:
             result = self.task.evaluate(self.model, "dev")
         except ToolkitError as error:  # bad dev data: keep the training done so far, then stop
-            self._save(improved=False, validated=False)
+            self._save(improved=False)
             saved = self.run.step_checkpoint(self.step).name
             raise type(error)(
                 f"{error} (validation at step {self.step}; the training so far is in {saved}: "
@@ -194,7 +216,7 @@ class Trainer:
                 self.writer.add_scalar(f"dev/{name}", value, self.step)
             samples = "\n\n".join(f"HYP: {h}  \nREF: {r}" for _, h, r in result.rows[:TEXT_SAMPLES_SHOWN])
             self.writer.add_text("dev/samples", samples, self.step)
-        self._save(better)
+        self._save(better, score)
         barrier()
         return result
 

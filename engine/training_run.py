@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from core.atomic_files import remove_stale_temporaries
 from core.config import Config, save_config
 from core.errors import ToolkitError
 from core.run_directory import RunDirectory
@@ -18,6 +19,8 @@ from engine.data_preparation import check_training_data
 from engine.distributed import DistributedContext, barrier, restart_count, run_on_main
 from engine.prediction import predict
 from engine.run_logging import get_logger, setup_logger
+from engine.run_start import restored_on_failure
+from engine.task_protocol import Task
 from engine.tasks import build_task
 from engine.trainer import Trainer
 
@@ -56,16 +59,11 @@ def checkpoint_to_resume(resume: str | None, run: RunDirectory, restarted: bool 
     return path
 
 
-def train(args: argparse.Namespace, config: Config, context: DistributedContext) -> None:
+def start(
+    args: argparse.Namespace, config: Config, context: DistributedContext, task: Task, resume_from: Path | None
+) -> Trainer:
+    """Write the run's config, log and vocabularies, build the trainer and resume it from ``resume_from``."""
     run = RunDirectory.of(config)
-    task = build_task(config, context)
-
-    def check_before_writing() -> Path | None:
-        resume_from = checkpoint_to_resume(args.resume, run, restarted=restart_count() > 0)
-        check_training_data(config, task.videos)
-        return resume_from
-
-    resume_from = run_on_main(check_before_writing)  # rank 0 reads; if it fails, every rank stops with its message
     setup_logger(run.log, context.is_main)
     barrier()
     if context.is_main:
@@ -84,6 +82,24 @@ def train(args: argparse.Namespace, config: Config, context: DistributedContext)
     trainer = Trainer(config, task, context)
     if resume_from is not None:
         trainer.resume(resume_from)
+    return trainer
+
+
+def train(args: argparse.Namespace, config: Config, context: DistributedContext) -> None:
+    run = RunDirectory.of(config)
+    task = build_task(config, context)
+
+    def check_before_writing() -> Path | None:
+        resume_from = checkpoint_to_resume(args.resume, run, restarted=restart_count() > 0)
+        check_training_data(config, task.videos)
+        return resume_from
+
+    resume_from = run_on_main(check_before_writing)  # rank 0 reads; if it fails, every rank stops with its message
+    with restored_on_failure(run, enabled=context.is_main):  # a failed start leaves the run as it was
+        trainer = start(args, config, context, task, resume_from)
+    if context.is_main:
+        for path in remove_stale_temporaries(run.root):
+            get_logger().info("removed %s, left by an interrupted write", path.name)
     trainer.train()
     predict(config, context, run.best_checkpoint, ["dev", "test"], task=task, model=trainer.model)
 

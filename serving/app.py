@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI, File, HTTPException, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -109,6 +110,16 @@ def create_app(translator: Translator, limits: ServiceLimits, description: dict[
         counts["refused"] += 1
         return JSONResponse({"error": error.detail}, status_code=error.status_code, headers=error.headers)
 
+    @app.exception_handler(RequestValidationError)
+    async def malformed(request: Request, error: RequestValidationError) -> JSONResponse:
+        """A request FastAPI could not read (e.g. ``video`` sent as a text field): the service's own form."""
+        problem = error.errors()[0] if error.errors() else {}
+        where = ".".join(str(part) for part in problem.get("loc", ()) if part != "body") or "request"
+        message = f"{where}: {problem.get('msg', 'malformed request')}"
+        if where == "video":
+            message = "video: send the video as a file in the multipart form field 'video', not as text"
+        return await one_message(request, HTTPException(422, message))
+
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
@@ -133,7 +144,7 @@ def create_app(translator: Translator, limits: ServiceLimits, description: dict[
         loop = asyncio.get_running_loop()
         with tempfile.TemporaryDirectory(prefix="slt-upload-") as folder:
             path = Path(folder) / f"video{_suffix(name)}"
-            await loop.run_in_executor(decoder, _save, video, path)
+            await loop.run_in_executor(decoder, _save, video, path, name)
             decoded = await loop.run_in_executor(decoder, _decode, translator, path, name, limits)
         try:
             batched = await batcher.submit(decoded)
@@ -164,11 +175,11 @@ def _suffix(name: str) -> str:
     return suffix if suffix[1:].isalnum() and len(suffix) <= 6 else ""
 
 
-def _save(upload: UploadFile, path: Path) -> None:
+def _save(upload: UploadFile, path: Path, name: str) -> None:
     with path.open("wb") as out:
         shutil.copyfileobj(upload.file, out)
     if path.stat().st_size == 0:
-        raise HTTPException(400, "the upload is empty")
+        raise HTTPException(400, f"{name}: the upload is empty")
 
 
 def _decode(translator: Translator, path: Path, name: str, limits: ServiceLimits) -> DecodedVideo:

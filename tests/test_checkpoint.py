@@ -70,6 +70,30 @@ def test_a_checkpoint_carrying_a_pickled_object_is_refused_without_running_it(tm
     assert "\n" not in str(error.value) and "this ran" not in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("written_as", ["legacy torch.save", "plain pickle"])
+def test_a_pickled_object_is_refused_by_name_in_every_file_format(tmp_path, capsys, written_as):
+    import pickle
+    import warnings
+
+    path, state = tmp_path / "foreign.ckpt", {"model": {"w": torch.ones(2)}, "payload": RunsCode()}
+    if written_as == "plain pickle":
+        path.write_bytes(pickle.dumps(state, protocol=4))
+    else:
+        torch.save(state, path, _use_new_zipfile_serialization=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning either: the one line says it all
+        with pytest.raises(CheckpointError) as error:
+            load_checkpoint(path)
+    assert str(error.value).startswith(f"{path}: refused: it carries pickled Python objects (builtins.print)")
+    assert "weights_only" not in str(error.value) and "this ran" not in capsys.readouterr().out
+
+
+def test_a_legacy_format_checkpoint_of_plain_data_loads(tmp_path):
+    path = tmp_path / "legacy.ckpt"
+    torch.save({"model": {"w": torch.ones(2)}, "step": 3}, path, _use_new_zipfile_serialization=False)
+    assert load_checkpoint(path)["step"] == 3
+
+
 def test_training_state_with_the_numpy_rng_loads_weights_only(tmp_path):
     import numpy as np
 

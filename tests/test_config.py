@@ -11,6 +11,37 @@ def config_path(tmp_path, toy_data) -> Path:
     return write_config(tmp_path / "run.yaml", tiny_config(toy_data, tmp_path / "model"))
 
 
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("training.epochs=-1", "training.epochs: -1 is out of range: expected an integer >= 1"),
+        ("training.batch_size=0", "training.batch_size: 0 is out of range: expected an integer >= 1"),
+        ("training.max_steps=0", "training.max_steps: 0 is out of range: expected an integer >= 1"),
+        ("training.learning_rate=0", "training.learning_rate: 0.0 is out of range: expected a number > 0"),
+        ("model.dropout=1.5", "model.dropout: 1.5 is out of range: expected a number >= 0 and <= 0.99"),
+        ("model.label_smoothing=-0.1", "model.label_smoothing: -0.1 is out of range"),
+        ("generation.num_beams=0", "generation.num_beams: 0 is out of range"),
+        ("training.num_workers=-2", "training.num_workers: -2 is out of range: expected an integer >= 0"),
+        ("model.attention_heads=5", "model.d_model (32) is not a multiple of model.attention_heads (5)"),
+        ("training.betas=[0.9,1.0]", "training.betas: expected [beta1, beta2], each in [0, 1)"),
+    ],
+)
+def test_values_out_of_range_are_one_message_naming_the_key(config_path, override, message):
+    with pytest.raises(ConfigError) as error:
+        load_config(config_path, [override])
+    assert message in str(error.value) and str(config_path) in str(error.value)
+
+
+def test_video_relations_are_checked(tmp_path):
+    config = tiny_s2g_config(tmp_path / "data", tmp_path / "model")
+    config["data"]["video"].update({"min_frames": 20, "max_frames": 16})
+    with pytest.raises(ConfigError, match=r"data.video.min_frames \(20\) is above max_frames \(16\)"):
+        load_config(write_config(tmp_path / "run.yaml", config))
+    config["data"]["video"].update({"min_frames": 8, "crop_area": [0.8, 1.2]})
+    with pytest.raises(ConfigError, match="data.video.crop_area: a share of the frame, at most 1"):
+        load_config(write_config(tmp_path / "run.yaml", config))
+
+
 def test_valid_config_is_typed(config_path):
     config = load_config(config_path)
     assert config.task == "g2t"

@@ -158,3 +158,5 @@ def test_probing_a_video_gives_its_frames_and_rate_without_decoding(tmp_path, fp
         probe_video_file(tmp_path / "junk.mp4")
     with pytest.raises(VideoError, match="video file not found"):
         probe_video_file(tmp_path / "missing.mp4")
+    with pytest.raises(VideoError, match="a directory, not a video file"):
+        probe_video_file(tmp_path)
