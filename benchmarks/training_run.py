@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import torch
@@ -37,4 +39,29 @@ def train_and_report(config: Path, model_dir: str, overrides: list[str], title: 
     for split in ("dev", "test"):
         print(f"{split:8}" + "".join(f"{v:10.2f}" for v in report[split]["metrics"].values()))
     print(f"wall time (data preparation + training + validation + final evaluation): {wall / 60:.1f} min")
+    print(phases(RunDirectory(Path(model_dir)).log.read_text(encoding="utf-8")))
     return 0
+
+
+STAMP = r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) "
+
+
+def phases(log: str) -> str:
+    """Minutes per phase, read from a run's ``train.log``: training steps, the dev validations, the final
+    evaluation (from the last validation to the report), and the training steps per second."""
+    stamps = [datetime.fromisoformat(m.group(1)) for m in re.finditer(STAMP, log, re.MULTILINE)]
+    validations = [
+        (datetime.fromisoformat(m.group(1)), int(m.group(2)), float(m.group(3)))
+        for m in re.finditer(STAMP + r"INFO step (\d+) dev: .* \((\d+)s\)", log, re.MULTILINE)
+    ]
+    if not stamps or not validations:
+        return "phases: no validation in train.log"
+    last, steps, _ = validations[-1]
+    validating = sum(seconds for *_, seconds in validations)
+    training = (last - stamps[0]).total_seconds() - validating
+    final = (stamps[-1] - last).total_seconds()
+    return (
+        f"phases: training {training / 60:.1f} min ({steps / training:.2f} steps/s), "
+        f"{len(validations)} validations {validating / 60:.1f} min "
+        f"({', '.join(f'{s:.0f}' for *_, s in validations)} s), final evaluation {final / 60:.1f} min"
+    )

@@ -200,8 +200,9 @@ class GenerationConfig:
     max_length: int = _range(100, low=2)
     batch_size: int = _positive(64)
     # static_cache: this toolkit's beam search over a fixed-size key/value cache (the same token ids
-    # as generate(), CUDA graphs on a GPU); transformers: Hugging Face generate()
-    decoding: str = _one_of("static_cache", ("static_cache", "transformers"))
+    # as generate(), CUDA graphs on a GPU); transformers: Hugging Face generate(); auto: static_cache
+    # on CUDA, generate() elsewhere (faster on the CPU, where a step is bound by arithmetic, not launches)
+    decoding: str = _one_of("auto", ("auto", "static_cache", "transformers"))
     cuda_graphs: bool = True  # static_cache on CUDA: replay each decoder step as a CUDA graph
 
 

@@ -5,12 +5,15 @@
 mBART's ``X </s> tgt_lang`` format; shifting them right (:mod:`modelling.mbart_adapter`) makes the
 decoder start with the last non-pad label token, the target language code, and generation starts
 from that same token.
-Generation runs this toolkit's static-cache beam search (:mod:`modelling.cached_generation`) or,
-with ``generation.decoding: transformers``, Hugging Face ``generate()``: the same token ids.
+Generation runs this toolkit's static-cache beam search (:mod:`modelling.cached_generation`) or
+Hugging Face ``generate()``: the same token ids. ``generation.decoding: auto`` (the default) picks the
+static cache on CUDA, where its CUDA graphs save the kernel launches, and ``generate()`` elsewhere,
+which is faster on the CPU (:func:`decoder_for`).
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
@@ -22,9 +25,18 @@ from core.errors import ToolkitError
 from modelling.cached_generation import CachedGeneration
 from modelling.mbart_adapter import embed_scale, shift_tokens_right
 
+LOG = logging.getLogger("slt.translation")  # a child of the run logger: train.log, on rank 0
+
 
 class TranslatorError(ToolkitError):
     """A pretrained translator that cannot be loaded."""
+
+
+def decoder_for(decoding: str, device: torch.device) -> str:
+    """``static_cache`` or ``transformers``: ``decoding`` itself, or for ``auto`` the faster one on ``device``."""
+    if decoding != "auto":
+        return decoding
+    return "static_cache" if device.type == "cuda" else "transformers"
 
 
 def build_mbart(
@@ -73,6 +85,7 @@ class TextTranslator(nn.Module):
         self.pad_id = mbart.config.pad_token_id
         self.loss_fn = nn.CrossEntropyLoss(ignore_index=self.pad_id, label_smoothing=label_smoothing)
         self._cached_generation = CachedGeneration(mbart)
+        self._logged_choices: set[tuple[str, str]] = set()
 
     @property
     def d_model(self) -> int:
@@ -102,7 +115,11 @@ class TextTranslator(nn.Module):
         self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, config: GenerationConfig
     ) -> torch.Tensor:
         """Beam-search token ids, each row starting with the target language code (``config.decoding`` says how)."""
-        if config.decoding == "static_cache":
+        decoder = decoder_for(config.decoding, inputs_embeds.device)
+        if config.decoding == "auto" and (decoder, inputs_embeds.device.type) not in self._logged_choices:
+            self._logged_choices.add((decoder, inputs_embeds.device.type))
+            LOG.info("generation.decoding auto: %s on %s", decoder, inputs_embeds.device.type)
+        if decoder == "static_cache":
             states = self.mbart.get_encoder()(inputs_embeds=inputs_embeds, attention_mask=attention_mask)
             return self._cached_generation(states.last_hidden_state, attention_mask, self.tgt_lang_id, config)
         return self.mbart.generate(

@@ -13,14 +13,39 @@ from tests.conftest import ROOT, free_port
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import ctc_decoding
+import g2t_decoding
 import s2g_input_pipeline
 import s2g_side_by_side
 import s3d_inference
 import service_load
+import training_run
 import translate_latency
 import video_memory
 
 pytestmark = pytest.mark.slow
+
+
+def test_g2t_decoding_benchmark_times_both_decoders_with_the_same_ids(pipeline, capsys):
+    root, _ = pipeline
+    sizes = ["--sentences", "6", "--batch-sizes", "1", "4", "--beams", "1", "3", "--rounds", "1"]
+    assert g2t_decoding.main(["--run", str(root / "g2t"), *sizes]) == 0
+    out = capsys.readouterr().out
+    assert "auto takes transformers on cpu" in out
+    rows = [line.split() for line in out.splitlines() if re.match(r"^\s+\d+\s+\d+\s", line)]
+    assert [(int(r[0]), int(r[1])) for r in rows] == [(1, 1), (1, 3), (4, 1), (4, 3)]
+    assert all(float(r[2]) > 0 and float(r[3]) > 0 and r[-1] == "True" for r in rows), out
+
+
+def test_the_phases_of_a_training_run_are_read_from_its_log():
+    log = (
+        "2026-12-01 10:00:00 INFO task g2t, config x\n"
+        "2026-12-01 10:02:00 INFO step 200 dev: bleu4=1.00 (30s) new best\n"
+        "2026-12-01 10:04:00 INFO step 400 dev: bleu4=2.00 (30s)\n"
+        "2026-12-01 10:05:30 INFO wrote hypotheses and report.json\n"
+    )
+    assert training_run.phases(log) == (
+        "phases: training 3.0 min (2.22 steps/s), 2 validations 1.0 min (30, 30 s), final evaluation 1.5 min"
+    )
 
 
 def test_video_memory_benchmark_times_translate_and_s3d_per_video(pipeline, tmp_path, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import pytest
 import torch
@@ -10,6 +11,7 @@ import torch
 from core.config import GenerationConfig
 from modelling import cached_generation
 from modelling.cached_generation import SOURCE_BUCKET, CachedGeneration
+from modelling.translation import decoder_for
 from tests.conftest import encoder_states, hf_generate, varied_translator
 
 
@@ -68,9 +70,39 @@ def test_without_a_forced_end_token_the_limit_is_cut_as_generate_cuts_it(beams):
 def test_the_translator_decodes_the_same_both_ways():
     translator = varied_translator(1, decoder_layers=2)
     embeds, mask, _ = encoder_states(translator, 1, [6, 2, 4])
-    cached = translator.generate(embeds, mask, config(4))
+    cached = translator.generate(embeds, mask, dataclasses.replace(config(4), decoding="static_cache"))
     transformers = translator.generate(embeds, mask, dataclasses.replace(config(4), decoding="transformers"))
     assert torch.equal(cached, transformers) and cached.shape[0] == 3
+
+
+def test_auto_decoding_is_the_static_cache_on_cuda_and_generate_elsewhere():
+    assert decoder_for("auto", torch.device("cuda", 0)) == "static_cache"
+    assert decoder_for("auto", torch.device("cpu")) == "transformers"
+    assert decoder_for("static_cache", torch.device("cpu")) == "static_cache"
+    assert decoder_for("transformers", torch.device("cuda")) == "transformers"
+
+
+@torch.no_grad()
+def test_the_translator_follows_the_automatic_choice_and_logs_it_once(monkeypatch):
+    translator = varied_translator(1, decoder_layers=2)
+    embeds, mask, _ = encoder_states(translator, 1, [6, 2, 4])
+    calls = []
+    monkeypatch.setattr(translator, "_cached_generation", lambda *args: calls.append("static_cache"))
+    generate = translator.mbart.generate
+    monkeypatch.setattr(translator.mbart, "generate", lambda **kw: calls.append("transformers") or generate(**kw))
+    assert GenerationConfig().decoding == "auto"
+    messages, run_logger = [], logging.getLogger("slt")  # the run's logger, as train.log hears it
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: messages.append(record.getMessage())
+    monkeypatch.setattr(run_logger, "level", logging.INFO)
+    run_logger.addHandler(handler)
+    try:
+        for _ in range(2):
+            translator.generate(embeds, mask, config(4))
+    finally:
+        run_logger.removeHandler(handler)
+    assert calls == ["transformers", "transformers"]
+    assert messages == ["generation.decoding auto: transformers on cpu"]
 
 
 @torch.no_grad()
