@@ -13,6 +13,7 @@ import yaml
 
 from core.run_directory import RunDirectory
 from engine import checkpoint as checkpoint_module
+from engine import prediction
 from engine import trainer as trainer_module
 from engine import training_run as training
 from tests.conftest import tiny_config, write_config
@@ -76,32 +77,45 @@ def test_a_kill_between_the_step_checkpoint_and_the_best_one_loses_nothing(unint
     assert "best.ckpt was missing: restored from" in (gap / "train.log").read_text()
 
 
+# the file writes of a run, where a kill is injected: (module, function); each takes the path second
+WRITES = [
+    (training, "save_config"),
+    (trainer_module, "save_atomic"),
+    (checkpoint_module, "save_atomic"),
+    (prediction, "write_report"),
+]
+
+
 def writes_of(monkeypatch, kill_at: int | None = None) -> list[str]:
-    """Count the checkpoint writes (``save_atomic``) from now on; at write ``kill_at``, die mid-write: its
-    temporary file is left behind, the destination untouched."""
+    """Count a run's file writes from now on; at write ``kill_at``, die instead (in a checkpoint write: mid-write,
+    its temporary file left behind, the destination untouched)."""
     seen: list[str] = []
-    original = trainer_module.save_atomic
-
-    def counted(state, path):
-        path = Path(path)
-        if len(seen) == kill_at:
-            (path.parent / f".{path.name}.k1ll3d00.tmp").write_bytes(b"half a checkpoint")
-            raise Killed(f"killed while writing {path.name}")
-        seen.append(path.name)
-        original(state, path)
-
-    monkeypatch.setattr(trainer_module, "save_atomic", counted)
-    monkeypatch.setattr(checkpoint_module, "save_atomic", counted)
+    for module, name in WRITES:
+        monkeypatch.setattr(module, name, counting(getattr(module, name), name, seen, kill_at))
     return seen
 
 
-def test_a_kill_at_any_checkpoint_write_then_a_resume_ends_as_the_uninterrupted_run(
+def counting(write, name: str, seen: list[str], kill_at: int | None):
+    def counted(*args, **kwargs):
+        path = Path(args[1])
+        if len(seen) == kill_at:
+            if name == "save_atomic":
+                (path.parent / f".{path.name}.k1ll3d00.tmp").write_bytes(b"half a checkpoint")
+            raise Killed(f"killed while writing {path.name}")
+        seen.append(path.name)
+        return write(*args, **kwargs)
+
+    return counted
+
+
+def test_a_kill_at_any_file_write_then_a_resume_ends_as_the_uninterrupted_run(
     uninterrupted, tmp_path, toy_data, monkeypatch
 ):
     with monkeypatch.context() as counting:
         writes = writes_of(counting)
         assert run_training(short_run(tmp_path / "count", toy_data)) == 0
-    assert writes[:2] == ["best.ckpt", "step_2.ckpt"] and len(writes) >= 4  # the best before the step
+    assert writes[:3] == ["config.yaml", "best.ckpt", "step_2.ckpt"]  # the best before the step
+    assert writes[-1] == "report.json" and len(writes) >= 6
     for kill_at in range(len(writes)):
         root = tmp_path / f"kill{kill_at}"
         config = short_run(root, toy_data)
@@ -114,6 +128,7 @@ def test_a_kill_at_any_checkpoint_write_then_a_resume_ends_as_the_uninterrupted_
         assert_same_weights(model / "step_6.ckpt", uninterrupted / "step_6.ckpt")
         assert_same_weights(model / "best.ckpt", uninterrupted / "best.ckpt")
         assert not list(model.glob(".*.tmp")), f"kill at write {kill_at}: a temporary file is left"
+        assert RunDirectory(model).predictions.report.is_file()
 
 
 def test_a_failed_resume_leaves_every_file_of_the_run_as_it_was(uninterrupted, tmp_path, toy_data, capsys):
