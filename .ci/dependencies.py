@@ -45,18 +45,26 @@ HEADER = """\
 """
 
 
-def requirements() -> list[str]:
-    """setup.cfg's install_requires and test extra, in order."""
+def setup_cfg() -> configparser.ConfigParser:
     config = configparser.ConfigParser()
     config.read(SETUP, encoding="utf-8")
+    return config
+
+
+def requirements() -> list[str]:
+    """setup.cfg's install_requires and test extra, in order."""
+    config = setup_cfg()
     lines = config["options"]["install_requires"].splitlines() + config["options.extras_require"]["test"].splitlines()
     return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
 
 
 def python_floor() -> str:
-    config = configparser.ConfigParser()
-    config.read(SETUP, encoding="utf-8")
-    return config["options"]["python_requires"].removeprefix(">=").strip()
+    return setup_cfg()["options"]["python_requires"].removeprefix(">=").strip()
+
+
+def newest(versions: set[str]) -> str:
+    """The highest of ``versions`` (plain release numbers, as the lock pins them)."""
+    return max(versions, key=lambda v: [int(p) for p in re.findall(r"\d+", v)])
 
 
 def normalise(name: str) -> str:
@@ -134,8 +142,7 @@ def moved_bounds(source: str, locked: dict[str, set[str]]) -> str:
         match = NAME.match(requirement) if line.startswith("    ") else None
         name = normalise(match.group(1)) if match else ""
         if match and name in locked and name != "torch":
-            newest = max(locked[name], key=lambda v: [int(p) for p in re.findall(r"\d+", v)])
-            line = f"    {unbounded(requirement)},<{next_minor(newest)}\n"
+            line = f"    {unbounded(requirement)},<{next_minor(newest(locked[name]))}\n"
         out.append(line)
     return "".join(out)
 

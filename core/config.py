@@ -58,9 +58,7 @@ def _check_range(value: Any, bounds: tuple, key: str, source: str) -> None:
         return
     if (low is None or value >= low) and (high is None or value <= high) and (above is None or value > above):
         return
-    limits = (
-        [f">= {low}"] * (low is not None) + [f"> {above}"] * (above is not None) + [f"<= {high}"] * (high is not None)
-    )
+    limits = [f"{sign} {limit}" for sign, limit in ((">=", low), (">", above), ("<=", high)) if limit is not None]
     kind = "an integer" if isinstance(value, int) else "a number"
     raise ConfigError(f"{source}: {key}: {value!r} is out of range: expected {kind} {' and '.join(limits)}")
 

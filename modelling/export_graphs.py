@@ -9,9 +9,9 @@
   and values, and the self-attention keys and values of the steps before (``past``:
   layers×2×B×heads×t×head_dim) -> next-token log-probabilities and ``past`` grown by this step. It
   runs the decoder layers of the Hugging Face mBART module it is given, with their own weights
-  (:mod:`modelling.mbart_adapter`), and
-  holds the past as one tensor instead of a ``Cache`` object. ``tests/test_export_graphs.py`` holds
-  it to the full decoder's log-probabilities and to ``generate()``'s token ids.
+  (:mod:`modelling.mbart_adapter`), and holds the past as one tensor instead of a ``Cache`` object.
+  ``tests/test_export_graphs.py`` holds it to the full decoder's log-probabilities and to
+  ``generate()``'s token ids.
 """
 
 from __future__ import annotations

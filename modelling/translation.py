@@ -85,7 +85,7 @@ class TextTranslator(nn.Module):
         self.pad_id = mbart.config.pad_token_id
         self.loss_fn = nn.CrossEntropyLoss(ignore_index=self.pad_id, label_smoothing=label_smoothing)
         self._cached_generation = CachedGeneration(mbart)
-        self._logged_choices: set[tuple[str, str]] = set()
+        self._devices_logged: set[str] = set()  # where the choice of generation.decoding auto was logged
 
     @property
     def d_model(self) -> int:
@@ -115,10 +115,11 @@ class TextTranslator(nn.Module):
         self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, config: GenerationConfig
     ) -> torch.Tensor:
         """Beam-search token ids, each row starting with the target language code (``config.decoding`` says how)."""
-        decoder = decoder_for(config.decoding, inputs_embeds.device)
-        if config.decoding == "auto" and (decoder, inputs_embeds.device.type) not in self._logged_choices:
-            self._logged_choices.add((decoder, inputs_embeds.device.type))
-            LOG.info("generation.decoding auto: %s on %s", decoder, inputs_embeds.device.type)
+        device = inputs_embeds.device
+        decoder = decoder_for(config.decoding, device)
+        if config.decoding == "auto" and device.type not in self._devices_logged:
+            self._devices_logged.add(device.type)
+            LOG.info("generation.decoding auto: %s on %s", decoder, device.type)
         if decoder == "static_cache":
             states = self.mbart.get_encoder()(inputs_embeds=inputs_embeds, attention_mask=attention_mask)
             return self._cached_generation(states.last_hidden_state, attention_mask, self.tgt_lang_id, config)

@@ -115,9 +115,10 @@ def create_app(translator: Translator, limits: ServiceLimits, description: dict[
         """A request FastAPI could not read (e.g. ``video`` sent as a text field): the service's own form."""
         problem = error.errors()[0] if error.errors() else {}
         where = ".".join(str(part) for part in problem.get("loc", ()) if part != "body") or "request"
-        message = f"{where}: {problem.get('msg', 'malformed request')}"
         if where == "video":
             message = "video: send the video as a file in the multipart form field 'video', not as text"
+        else:
+            message = f"{where}: {problem.get('msg', 'malformed request')}"
         return await one_message(request, HTTPException(422, message))
 
     @app.get("/", include_in_schema=False)

@@ -30,7 +30,7 @@ def test_every_dependency_is_locked_inside_its_range_and_bounded_at_the_next_min
         assert name in lock, f"constraints.txt has no pin for {name}: run .ci/lock"
         for version in lock[name]:
             assert requirement.specifier.contains(version), f"constraints.txt: {name}=={version} is outside {line}"
-        newest = max(lock[name], key=lambda v: [int(p) for p in v.split(".") if p.isdigit()])
+        newest = dependencies.newest(lock[name])
         assert uppers[0] == dependencies.next_minor(newest), f"setup.cfg: {line}, but the lock has {newest}"
 
 

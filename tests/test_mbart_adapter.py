@@ -70,7 +70,7 @@ def growing_step(mbart: MBartForConditionalGeneration, states: torch.Tensor, mas
         if order is not None:
             for index, (keys, values) in held.items():
                 held[index] = keys[order], values[order]
-        position = torch.tensor([len(held[0][0][0][0]) if held else 0])
+        position = torch.tensor([held[0][0].shape[2] if held else 0])  # the steps before: the keys' length
 
         def grow(index: int, keys: torch.Tensor, values: torch.Tensor):
             if index in held:
