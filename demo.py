@@ -17,8 +17,8 @@ from pathlib import Path
 
 from core.run_directory import RunDirectory
 from dataset.feature_store import store_path
-from engine import feature_extraction, training_run
 from engine.cli import add_device_arguments, device_overrides
+from engine.jobs import feature_extraction, training_run
 
 CONFIGS = Path(__file__).resolve().parent / "experiments" / "configs"
 DATA = "data/synthetic/video"

@@ -1,4 +1,4 @@
-"""Export a trained Sign2Text run to ONNX, checked against PyTorch on the spot (the code is engine/onnx_export.py).
+"""Export a trained Sign2Text run to ONNX, checked against PyTorch on the spot (the code is deployment/onnx_export.py).
 
     python export.py --run RUN_DIR [--output DIR]
 
@@ -16,10 +16,10 @@ from pathlib import Path
 
 from core.config import Config
 from core.run_directory import ExportDirectory, RunDirectory
+from deployment.onnx_export import export_run
+from deployment.video_translation import VideoTranslator
 from engine.cli import run_cli
 from engine.distributed import DistributedContext
-from engine.onnx_export import export_run
-from engine.video_translation import VideoTranslator
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

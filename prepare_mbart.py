@@ -15,9 +15,9 @@ import sys
 from core.config import Config
 from core.vocabulary import GLOSS_VOCAB_FILE
 from engine.cli import add_common_arguments, run_cli
-from engine.data_preparation import read_split
 from engine.distributed import DistributedContext
 from engine.run_logging import get_logger, setup_logger
+from engine.tasks.data_preparation import read_split
 from modelling.mbart_pruning import prune_mbart
 
 

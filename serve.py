@@ -21,9 +21,9 @@ import uvicorn
 
 from core.config import Config
 from core.run_directory import ExportDirectory, RunDirectory
+from deployment.video_translation import VideoTranslator
 from engine.cli import add_device_arguments, run_cli
 from engine.distributed import DistributedContext
-from engine.video_translation import VideoTranslator
 from serving.app import ServiceLimits, create_app
 from serving.warm_up import WARM_UP_SECONDS, warm_up
 
@@ -58,7 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def serve(args: argparse.Namespace, config: Config, context: DistributedContext) -> None:
     if args.backend == "onnx":
-        from engine.onnx_backend import CUDA, OnnxTranslator, execution_providers  # onnxruntime: this backend only
+        from deployment.onnx_backend import CUDA, OnnxTranslator, execution_providers  # onnxruntime: this backend only
 
         providers = execution_providers(args.device)
         translator = OnnxTranslator(ExportDirectory(args.onnx), providers)

@@ -30,10 +30,10 @@ from pathlib import Path
 from core.config import Config
 from core.errors import ToolkitError
 from core.run_directory import ExportDirectory, RunDirectory
+from deployment.video_translation import Translation, VideoTranslator
 from engine.cli import add_common_arguments, run_cli
 from engine.distributed import DistributedContext
 from engine.run_logging import setup_logger
-from engine.video_translation import Translation, VideoTranslator
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -65,7 +65,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def translate(args: argparse.Namespace, config: Config, context: DistributedContext) -> list[Translation]:
     setup_logger(None, context.is_main)
     if args.backend == "onnx":
-        from engine.onnx_backend import OnnxTranslator, execution_providers  # onnxruntime: this backend only
+        from deployment.onnx_backend import OnnxTranslator, execution_providers  # onnxruntime: this backend only
 
         translator = OnnxTranslator(ExportDirectory(Path(args.onnx)), execution_providers(args.device))
     else:

@@ -25,19 +25,20 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.config import GenerationConfig, load_config  # noqa: E402
+from core.config import load_config  # noqa: E402
 from core.run_directory import RunDirectory  # noqa: E402
 from engine.checkpoint import load_checkpoint, load_model_weights  # noqa: E402
 from engine.distributed import setup_distributed  # noqa: E402
-from engine.tasks import build_task  # noqa: E402
+from engine.tasks.registry import build_task  # noqa: E402
 from modelling.translation import decoder_for  # noqa: E402
+from modelling.translator_config import GenerationConfig  # noqa: E402
 
 DECODERS = ("static_cache", "transformers")
 
 
 def spread(examples: list, count: int) -> list:
     """``count`` examples evenly spread over ``examples`` sorted by source length (short to long)."""
-    ordered = sorted(examples, key=lambda e: len(e.gloss_ids))
+    ordered = sorted(examples, key=lambda e: len(e.translator_input))
     step = max(1, len(ordered) // count)
     return ordered[::step][:count]
 

@@ -24,9 +24,9 @@ sys.path.insert(0, str(ROOT))
 
 from core.config import load_config  # noqa: E402
 from core.run_directory import ExportDirectory, RunDirectory  # noqa: E402
+from deployment.onnx_backend import OnnxTranslator  # noqa: E402
+from deployment.video_translation import VideoTranslator  # noqa: E402
 from engine.distributed import setup_distributed  # noqa: E402
-from engine.onnx_backend import OnnxTranslator  # noqa: E402
-from engine.video_translation import VideoTranslator  # noqa: E402
 
 
 def timed(translator, path: str):

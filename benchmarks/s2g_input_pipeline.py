@@ -175,7 +175,7 @@ def training_config(root: Path, clips: dict[str, int], layout: str, args: argpar
     config["data"].update({split: str(run / f"fake.{split}") for split in ("train", "dev", "test")})
     config["data"]["video"].update(root=str(layout_root(root, layout)), format=layout, path=TEMPLATES[layout])
     config["data"]["video"].update(img_size=args.img_size, decode_size=args.decode_size)
-    config["recognition"]["s3d_weights"] = None
+    config["recognition"]["encoder"]["weights"] = None
     config["training"].update(model_dir=str(run / "model"), epochs=args.epochs, validate_every=args.epochs, log_every=1)
     config["training"].update(batch_size=args.batch_size, num_workers=max(args.workers))
     return write_yaml(config, run / "training.yaml")

@@ -88,7 +88,7 @@ def ours(setting: Setting, device: torch.device) -> tuple[Step, int]:
     from modelling.s3d import S3DBackbone
     from modelling.visual_head import VisualHead
 
-    model = SignToGloss(VisualHead(832, NUM_GLOSSES), S3DBackbone(use_block=4, freeze_block=1))
+    model = SignToGloss(S3DBackbone(use_block=4, freeze_block=1), VisualHead(832, NUM_GLOSSES))
     model = place_model(model, device).train()
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=1e-4, **({"fused": True} if device.type == "cuda" else {}))

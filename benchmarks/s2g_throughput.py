@@ -38,7 +38,7 @@ NUM_GLOSSES = 1100  # about PHOENIX-2014T's gloss vocabulary
 
 def time_steps(size: int, args: argparse.Namespace, device: torch.device, precision: Precision) -> list[float]:
     """Seconds per training step at ``size`` pixels (warm-up step excluded)."""
-    model = SignToGloss(VisualHead(832, NUM_GLOSSES), S3DBackbone(use_block=4, freeze_block=1)).to(device)
+    model = SignToGloss(S3DBackbone(use_block=4, freeze_block=1), VisualHead(832, NUM_GLOSSES)).to(device)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     network = torch.compile(model) if args.compile else model
     frames = torch.randint(0, 256, (args.batch_size, args.frames, 260, 210, 3), dtype=torch.uint8)

@@ -37,7 +37,7 @@ NUM_GLOSSES = 1100  # about PHOENIX-2014T's gloss vocabulary
 def variants(device: torch.device) -> dict[str, SignToGloss]:
     """The network as trained (batch norms) and as placed for inference (folded), both channels-last."""
     torch.manual_seed(0)
-    model = SignToGloss(VisualHead(832, NUM_GLOSSES), S3DBackbone(use_block=4))
+    model = SignToGloss(S3DBackbone(use_block=4), VisualHead(832, NUM_GLOSSES))
     for module in model.modules():  # running statistics as training leaves them, not 0 and 1
         if isinstance(module, torch.nn.BatchNorm3d):
             module.running_mean.uniform_(-0.5, 0.5)

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.run_directory import RunDirectory  # noqa: E402
-from engine import training_run as training  # noqa: E402
+from engine.jobs import training_run as training  # noqa: E402
 
 
 def train_and_report(config: Path, model_dir: str, overrides: list[str], title: str) -> int:

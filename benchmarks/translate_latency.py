@@ -35,18 +35,19 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.config import DEVICES, PRECISIONS, GenerationConfig, ModelConfig, VideoConfig  # noqa: E402
+from core.config import DEVICES, PRECISIONS, VideoConfig  # noqa: E402
 from core.run_directory import ExportDirectory  # noqa: E402
 from dataset.video_preprocessing import VideoPreprocessing  # noqa: E402
 from dataset.video_reader import write_video_file  # noqa: E402
+from deployment.onnx_backend import OnnxNetworks  # noqa: E402
+from deployment.onnx_export import export_network  # noqa: E402
 from engine.device import place_model, resolve_device, resolve_precision  # noqa: E402
-from engine.onnx_backend import OnnxNetworks  # noqa: E402
-from engine.onnx_export import export_network  # noqa: E402
 from modelling.ctc_decoding import CTCBeamSearch  # noqa: E402
 from modelling.recognition import SignToGloss  # noqa: E402
 from modelling.s3d import S3DBackbone  # noqa: E402
 from modelling.sign_to_text import SignToText  # noqa: E402
 from modelling.translation import TextTranslator, build_mbart  # noqa: E402
+from modelling.translator_config import GenerationConfig, ModelConfig  # noqa: E402
 from modelling.visual_head import VisualHead  # noqa: E402
 
 TRANSLATORS = {  # layers, d_model, heads, ffn
@@ -74,7 +75,7 @@ def build_network(args: argparse.Namespace, device: torch.device) -> SignToText:
     shape = {"d_model": d_model, "encoder_layers": layers, "decoder_layers": layers, "attention_heads": heads}
     architecture = ModelConfig(**shape, ffn_dim=ffn, max_position_embeddings=1024)
     mbart = build_mbart(architecture, args.vocab, pad_id=1, eos_id=2, bos_id=0)
-    recognition = SignToGloss(VisualHead(832, NUM_GLOSSES), S3DBackbone(use_block=4))
+    recognition = SignToGloss(S3DBackbone(use_block=4), VisualHead(832, NUM_GLOSSES))
     network = SignToText(recognition, TextTranslator(mbart, tgt_lang_id=3, label_smoothing=0.0), end_ids=(2, 3))
     return place_model(network, device, inference=True).eval()
 
@@ -132,7 +133,7 @@ def onnx_networks(network: SignToText, args) -> OnnxNetworks:
     """``network`` exported to ONNX (into a temporary folder) and loaded on onnxruntime."""
     with tempfile.TemporaryDirectory(dir=args.workdir) as folder:
         export = ExportDirectory(Path(folder))
-        export_network(network, network.recognition.backbone, args.size, export, report=lambda line: None)
+        export_network(network, network.recognition.encoder, args.size, export, report=lambda line: None)
         return OnnxNetworks(export)
 
 

@@ -1,14 +1,27 @@
-"""Typed experiment configuration: YAML in, validated dataclasses out.
+"""Typed experiment configuration: YAML in, validated dataclasses out, for any registered task.
 
-Every problem (unknown key, wrong type, missing required key, missing input file) raises one
-:class:`ConfigError` naming the YAML file and the dotted key, before any work starts.
+A config names its ``task``; every config has ``data`` and ``training``, and each task adds the
+sections it reads (``recognition``, ``model``, ...), given as dataclasses when the task registers
+its :class:`TaskSchema`. This module validates whatever it is given and names no task: every
+problem (unknown key, wrong type, a value out of range or not one of those allowed, missing required
+key, missing input file, a section's own consistency check) raises one :class:`ConfigError` naming
+the YAML file and the dotted key, before any work starts.
+
+A field may be *registered*: its dataclass is picked by the field's ``type`` key from a
+:class:`~core.registry.Registry` (the encoder of ``recognition.encoder``, for one); a missing
+``type`` means the field's default. A section dataclass may upgrade the keys of older configs
+(a static method ``upgrade_keys(raw)``) and check itself in ``__post_init__``: a ``ValueError`` there
+becomes a :class:`ConfigError` in which the section's field names are dotted keys.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import re
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -16,40 +29,70 @@ from typing import Any, Union
 import yaml
 
 from core.errors import ToolkitError
-from core.run_directory import RunDirectory
+from core.registry import Registry, RegistryError
 
-TASKS = ("g2t", "s2g", "s2t")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+GENERIC_SECTIONS = ("task", "data", "training")
 
 
 class ConfigError(ToolkitError):
     """A configuration problem, with the file and key at fault in the message."""
 
 
-def _input_path(**kwargs: Any) -> Any:
+def setting(
+    default: Any = dataclasses.MISSING,
+    *,
+    choices: tuple | None = None,
+    bounds: tuple | None = None,
+    must_exist: bool = False,
+    architecture: bool = False,
+    default_factory: Any = dataclasses.MISSING,
+) -> Any:
+    """A field with what validation checks: allowed ``choices``, ``bounds`` (low, high, above), a path that
+    ``must_exist`` when set; ``architecture``: it sizes a network, so a run built on another's must agree."""
+    metadata = {"architecture": architecture, "must_exist": must_exist}
+    if choices is not None:
+        metadata["choices"] = choices
+    if bounds is not None:
+        metadata["range"] = bounds
+    return field(default=default, default_factory=default_factory, metadata=metadata)
+
+
+def input_path(default: Any = None) -> Any:
     """A field holding a path that must exist when it is set."""
-    return field(metadata={"must_exist": True}, **kwargs)
+    return setting(default, must_exist=True)
 
 
-def _one_of(default: Any, choices: tuple) -> Any:
+def one_of(default: Any, choices: tuple, architecture: bool = False) -> Any:
     """A field whose value must be one of ``choices``."""
-    return field(default=default, metadata={"choices": choices})
+    return setting(default, choices=choices, architecture=architecture)
 
 
-def _range(default: Any, low: float | None = None, high: float | None = None, above: float | None = None) -> Any:
+def in_range(default: Any, low: float | None = None, high: float | None = None, above: float | None = None) -> Any:
     """A number at least ``low`` (or greater than ``above``) and at most ``high``; ``None`` passes where allowed."""
-    return field(default=default, metadata={"range": (low, high, above)})
+    return setting(default, bounds=(low, high, above))
 
 
-def _positive(default: Any) -> Any:
+def positive(default: Any, architecture: bool = False) -> Any:
     """A count or size: at least 1."""
-    return _range(default, low=1)
+    return setting(default, bounds=(1, None, None), architecture=architecture)
 
 
-def _fraction(default: float) -> Any:
+def fraction(default: float) -> Any:
     """A probability or share: in [0, 1]."""
-    return _range(default, low=0, high=1)
+    return in_range(default, low=0, high=1)
+
+
+def registered(registry: Registry, default: type) -> Any:
+    """A section whose dataclass its ``type`` key picks from ``registry`` (missing: ``default``'s type)."""
+    metadata = {"registry": registry, "default_type": registry.name_of(default), "architecture": False}
+    return field(default_factory=default, metadata=metadata)
+
+
+def architecture_keys(cls: type) -> tuple[str, ...]:
+    """The fields of dataclass ``cls`` that size a network (``architecture=True``)."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("architecture"))
 
 
 def _check_range(value: Any, bounds: tuple, key: str, source: str) -> None:
@@ -67,11 +110,11 @@ def _check_range(value: Any, bounds: tuple, key: str, source: str) -> None:
 class SyntheticDataConfig:
     """The built-in toy sign language (see :mod:`dataset.toy_sign_language`)."""
 
-    num_train: int = _positive(2000)
-    num_dev: int = _positive(200)
-    num_test: int = _positive(200)
+    num_train: int = positive(2000)
+    num_dev: int = positive(200)
+    num_test: int = positive(200)
     seed: int = 7
-    render_size: int = _range(64, low=16)
+    render_size: int = in_range(64, low=16)
 
     def sizes(self) -> dict[str, int]:
         """Samples per split."""
@@ -90,54 +133,17 @@ class VideoConfig:
     """
 
     root: str
-    format: str = _one_of("frames", ("frames", "zip", "file"))
+    format: str = one_of("frames", ("frames", "zip", "file"))
     path: str = "{name}"
-    img_size: int = _range(224, low=16)
-    decode_size: int | None = _range(256, low=16)
-    max_frames: int = _positive(400)
-    min_frames: int = _positive(8)
+    img_size: int = in_range(224, low=16)
+    decode_size: int | None = in_range(256, low=16)
+    max_frames: int = positive(400)
+    min_frames: int = positive(8)
     temporal_rescale: list[float] = field(default_factory=lambda: [0.5, 1.5])
     crop_area: list[float] = field(default_factory=lambda: [0.7, 1.0])
     crop_ratio: list[float] = field(default_factory=lambda: [0.75, 1.3])
-    colour_jitter: float = _fraction(0.2)
-    centre_crop: float = _range(1.0, high=1, above=0)
-
-
-@dataclass
-class RecognitionConfig:
-    """The Sign2Gloss network (S3D + visual head), its CTC decoding and WER scoring."""
-
-    s3d_weights: str | None = _input_path(default=None)
-    use_block: int = _one_of(4, (1, 2, 3, 4, 5))
-    freeze_block: int = _one_of(1, (0, 1, 2, 3, 4, 5))
-    bn_momentum: float = _fraction(0.001)
-    hidden_dim: int = _positive(512)
-    ff_dim: int = _positive(2048)
-    dropout: float = _range(0.1, low=0, high=0.99)
-    beam_size: int = _positive(5)
-    wer_cleanup: str = _one_of("none", ("none", "phoenix-2014t"))
-    batch_size: int = _positive(8)
-
-
-@dataclass
-class SignToTextConfig:
-    """How Sign2Text starts (the S2G and G2T runs, or their checkpoints), its input and its loss weights.
-
-    ``s2g_run`` and ``g2t_run`` name the upstream run directories: their saved configs give the
-    visual head's and the translator's architecture, their vocabularies and best checkpoints the
-    defaults of ``tokenizer`` and of ``s2g_checkpoint``/``g2t_checkpoint`` (see
-    :func:`_inherit_from_upstream_runs`). ``features`` is the directory of ``<split>.pt`` stores
-    written by extract_feature.py; without it the model runs S3D (from the S2G checkpoint) on the
-    videos of ``data.video``, trained end to end.
-    """
-
-    s2g_run: str | None = _input_path(default=None)
-    g2t_run: str | None = _input_path(default=None)
-    s2g_checkpoint: str | None = _input_path(default=None)
-    g2t_checkpoint: str | None = _input_path(default=None)
-    features: str | None = None
-    recognition_weight: float = _range(1.0, low=0)
-    translation_weight: float = _range(1.0, low=0)
+    colour_jitter: float = fraction(0.2)
+    centre_crop: float = in_range(1.0, high=1, above=0)
 
 
 @dataclass
@@ -147,11 +153,11 @@ class DataConfig:
     train: str
     dev: str
     test: str
-    format: str = _one_of("pickle", ("pickle", "phoenix_csv"))
-    level: str = _one_of("word", ("word", "char"))
+    format: str = one_of("pickle", ("pickle", "phoenix_csv"))
+    level: str = one_of("word", ("word", "char"))
     lowercase_text: bool = True
-    max_gloss_length: int = _positive(64)
-    max_text_length: int = _positive(96)
+    max_gloss_length: int = positive(64)
+    max_text_length: int = positive(96)
     src_lang: str = "de_DE"
     tgt_lang: str = "de_DE"
     synthetic: SyntheticDataConfig | None = None
@@ -163,87 +169,82 @@ class DataConfig:
 
 
 @dataclass
-class TokenizerConfig:
-    """Gloss vocabulary and text tokenizer sources; unset means build from the train split."""
-
-    gloss_vocab: str | None = _input_path(default=None)
-    text_tokenizer: str | None = _input_path(default=None)
-    text_vocab_size: int = _range(3000, low=8)
-    text_model_type: str = _one_of("unigram", ("unigram", "bpe"))
-
-
-@dataclass
-class ModelConfig:
-    """The mBART translator: a local pretrained directory or an architecture built from scratch."""
-
-    pretrained: str | None = _input_path(default=None)
-    d_model: int = _positive(256)
-    encoder_layers: int = _positive(3)
-    decoder_layers: int = _positive(3)
-    attention_heads: int = _positive(4)
-    ffn_dim: int = _positive(1024)
-    dropout: float = _range(0.1, low=0, high=0.99)
-    attention_dropout: float = _range(0.1, low=0, high=0.99)
-    activation_dropout: float = _range(0.0, low=0, high=0.99)
-    max_position_embeddings: int = _positive(256)
-    label_smoothing: float = _range(0.1, low=0, high=0.99)
-
-
-@dataclass
-class GenerationConfig:
-    """Beam search settings used by validation and prediction."""
-
-    num_beams: int = _positive(4)
-    length_penalty: float = 1.0
-    max_length: int = _range(100, low=2)
-    batch_size: int = _positive(64)
-    # static_cache: this toolkit's beam search over a fixed-size key/value cache (the same token ids
-    # as generate(), CUDA graphs on a GPU); transformers: Hugging Face generate(); auto: static_cache
-    # on CUDA, generate() elsewhere (faster on the CPU, where a step is bound by arithmetic, not launches)
-    decoding: str = _one_of("auto", ("auto", "static_cache", "transformers"))
-    cuda_graphs: bool = True  # static_cache on CUDA: replay each decoder step as a CUDA graph
-
-
-@dataclass
 class TrainingConfig:
     """Optimisation, schedule, validation and checkpointing."""
 
     model_dir: str
-    seed: int = _range(42, low=0)
-    batch_size: int = _positive(32)
-    epochs: int = _positive(30)
-    max_steps: int | None = _positive(None)
-    optimizer: str = _one_of("adamw", ("adam", "adamw"))
-    learning_rate: float = _range(5e-4, above=0)
+    seed: int = in_range(42, low=0)
+    batch_size: int = positive(32)
+    epochs: int = positive(30)
+    max_steps: int | None = positive(None)
+    optimizer: str = one_of("adamw", ("adam", "adamw"))
+    learning_rate: float = in_range(5e-4, above=0)
     module_learning_rates: dict[str, float] = field(default_factory=dict)
-    weight_decay: float = _range(0.01, low=0)
+    weight_decay: float = in_range(0.01, low=0)
     betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
-    warmup_steps: int = _range(500, low=0)
-    min_learning_rate: float = _range(1e-6, low=0)
-    clip_grad_norm: float = _range(1.0, above=0)
-    device: str = _one_of("auto", DEVICES)
-    precision: str = _one_of("auto", PRECISIONS)
-    validate_every: int = _positive(1)
-    validate_unit: str = _one_of("epochs", ("steps", "epochs"))
-    keep_last: int = _positive(3)
-    log_every: int = _positive(50)
-    num_workers: int = _range(0, low=0)
-    prefetch_batches: int = _positive(4)  # per DataLoader worker
-    bucket_size: int = _positive(50)
+    warmup_steps: int = in_range(500, low=0)
+    min_learning_rate: float = in_range(1e-6, low=0)
+    clip_grad_norm: float = in_range(1.0, above=0)
+    device: str = one_of("auto", DEVICES)
+    precision: str = one_of("auto", PRECISIONS)
+    validate_every: int = positive(1)
+    validate_unit: str = one_of("epochs", ("steps", "epochs"))
+    keep_last: int = positive(3)
+    log_every: int = positive(50)
+    num_workers: int = in_range(0, low=0)
+    prefetch_batches: int = positive(4)  # per DataLoader worker
+    bucket_size: int = positive(50)
 
 
-@dataclass
+@dataclass(frozen=True)
+class TaskSchema:
+    """What a task's config holds beyond ``data`` and ``training``, given when the task registers.
+
+    ``sections``: the config sections it reads, by name, as dataclasses (a section several tasks
+    read is the same dataclass in each); ``check``: consistency checks of the built config;
+    ``resolve``: fills the raw mapping before it is validated (e.g. from upstream runs' configs).
+    """
+
+    sections: dict[str, type]
+    check: Callable[[Config, str], None] | None = None
+    resolve: Callable[[dict, str], None] | None = None
+
+
+TASK_SCHEMAS: Registry[TaskSchema] = Registry("task")
+SECTIONS: dict[str, type] = {}  # every section a registered task reads, by name
+
+
+def register_task_schema(name: str, schema: TaskSchema) -> None:
+    """Make configs of task ``name`` valid; a section name means one dataclass whichever task reads it."""
+    for section, cls in schema.sections.items():
+        if section in GENERIC_SECTIONS or SECTIONS.get(section, cls) is not cls:
+            raise RegistryError(f"task '{name}': config section '{section}' is already another dataclass")
+    TASK_SCHEMAS.add(name, schema)
+    SECTIONS.update(schema.sections)
+
+
 class Config:
-    """One experiment: a task, its data, tokenizers, model, training and generation settings."""
+    """One experiment: its task, data and training settings, and the sections its task reads (as attributes)."""
 
-    task: str = field(metadata={"choices": TASKS})
-    data: DataConfig
-    training: TrainingConfig
-    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    generation: GenerationConfig = field(default_factory=GenerationConfig)
-    recognition: RecognitionConfig = field(default_factory=RecognitionConfig)
-    s2t: SignToTextConfig = field(default_factory=SignToTextConfig)
+    def __init__(self, task: str, data: DataConfig, training: TrainingConfig, **sections: Any) -> None:
+        self.task, self.data, self.training, self.sections = task, data, training, sections
+
+    def __getattr__(self, name: str) -> Any:
+        sections = self.__dict__.get("sections", {})
+        if name not in sections:
+            raise AttributeError(f"a '{self.__dict__.get('task')}' config has no section '{name}'")
+        return sections[name]
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with the named settings or sections replaced."""
+        values = {"task": self.task, "data": self.data, "training": self.training, **self.sections, **changes}
+        return Config(**values)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Config) and config_to_dict(self) == config_to_dict(other)
+
+    def __repr__(self) -> str:
+        return f"Config({config_to_dict(self)!r})"
 
 
 _RENAMED = {"training.bf16": "training.precision (auto | fp32 | bf16 | fp16)"}
@@ -291,6 +292,17 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
     return value
 
 
+def _build_registered(spec: dataclasses.Field, value: Any, key: str, source: str) -> Any:
+    """A registered field: the dataclass its ``type`` names (missing: the field's default type)."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: {key}: expected a mapping")
+    registry: Registry = spec.metadata["registry"]
+    kind = value.get("type", spec.metadata["default_type"])
+    if kind not in registry:
+        raise ConfigError(f"{source}: {key}.type: {kind!r} is not one of {list(registry.names())}")
+    return _build(registry[kind], {**value, "type": kind}, f"{key}.", source)
+
+
 def _build(cls: type, raw: Any, prefix: str, source: str) -> Any:
     """Build dataclass ``cls`` from mapping ``raw``, rejecting unknown and missing keys."""
     if not isinstance(raw, dict):
@@ -311,6 +323,9 @@ def _build(cls: type, raw: Any, prefix: str, source: str) -> Any:
             if required:
                 raise ConfigError(f"{source}: missing required key '{key}'")
             continue
+        if "registry" in spec.metadata:
+            values[name] = _build_registered(spec, raw[name], key, source)
+            continue
         value = _convert(raw[name], hints[name], key, source)
         choices = spec.metadata.get("choices")
         if choices is not None and value not in choices:
@@ -320,7 +335,12 @@ def _build(cls: type, raw: Any, prefix: str, source: str) -> Any:
         if spec.metadata.get("must_exist") and value is not None and not Path(value).exists():
             raise ConfigError(f"{source}: {key}: file or directory not found: {value}")
         values[name] = value
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ValueError as error:  # the section's own consistency check (__post_init__); its keys made dotted
+        names = "|".join(sorted(fields, key=len, reverse=True))
+        message = re.sub(rf"\b({names})\b", lambda match: prefix + match.group(1), str(error))
+        raise ConfigError(f"{source}: {message}") from error
 
 
 def _apply_override(raw: dict, override: str, source: str) -> None:
@@ -337,42 +357,11 @@ def _apply_override(raw: dict, override: str, source: str) -> None:
     node[leaf] = yaml.safe_load(text)
 
 
-def _check_s2g_inputs(config: Config, source: str) -> None:
-    if config.data.video is None:
-        raise ConfigError(f"{source}: task s2g needs a 'data.video' section (root, format, ...)")
-
-
-def _check_s2t_inputs(config: Config, source: str) -> None:
-    if config.s2t.features is None and config.data.video is None:
-        raise ConfigError(
-            f"{source}: task s2t needs s2t.features (what extract_feature.py wrote) or, end to end, 'data.video'"
-        )
-    if config.tokenizer.gloss_vocab is None:
-        raise ConfigError(f"{source}: task s2t needs tokenizer.gloss_vocab (the G2T/S2G run's gloss_vocab.txt)")
-    if config.tokenizer.text_tokenizer is None and config.model.pretrained is None:
-        raise ConfigError(f"{source}: task s2t needs tokenizer.text_tokenizer or model.pretrained")
-
-
-_TASK_INPUTS = {"g2t": lambda config, source: None, "s2g": _check_s2g_inputs, "s2t": _check_s2t_inputs}
-
-
-def _check_task_inputs(config: Config, source: str) -> None:
-    """Keys a task needs beyond the defaults, and their consistency."""
-    _TASK_INPUTS[config.task](config, source)
-    video, recognition = config.data.video, config.recognition
-    if recognition.freeze_block > recognition.use_block:
-        raise ConfigError(
-            f"{source}: recognition.freeze_block ({recognition.freeze_block}) "
-            f"is above recognition.use_block ({recognition.use_block})"
-        )
+def _check_generic(config: Config, source: str) -> None:
+    """The consistency of ``data`` and ``training``, whatever the task."""
+    video, betas = config.data.video, config.training.betas
     if video is not None:
         _check_video(video, config.data.synthetic is not None, source)
-    model, betas = config.model, config.training.betas
-    if model.d_model % model.attention_heads:
-        raise ConfigError(
-            f"{source}: model.d_model ({model.d_model}) is not a multiple of model.attention_heads "
-            f"({model.attention_heads})"
-        )
     if len(betas) != 2 or not all(0 <= beta < 1 for beta in betas):
         raise ConfigError(f"{source}: training.betas: expected [beta1, beta2], each in [0, 1), got {betas}")
     if any(rate <= 0 for rate in config.training.module_learning_rates.values()):
@@ -419,71 +408,26 @@ def _check_data_files(config: Config, source: str, overridden: set[str]) -> None
         raise ConfigError(f"{source}: data.video.root: not found: {video.root}")
 
 
-def _s2g_tokenizer(saved: Config, run: RunDirectory) -> TokenizerConfig:
-    return TokenizerConfig(gloss_vocab=saved.tokenizer.gloss_vocab or str(run.gloss_vocab))
+def task_schema(raw: dict, source: str) -> TaskSchema:
+    """The schema of the task ``raw`` names."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: top level: expected a mapping")
+    if "task" not in raw:
+        raise ConfigError(f"{source}: missing required key 'task'")
+    if raw["task"] not in TASK_SCHEMAS:
+        hint = "" if TASK_SCHEMAS.names() else " (no task is registered yet: import engine.tasks first)"
+        raise ConfigError(f"{source}: task: {raw['task']!r} is not one of {list(TASK_SCHEMAS.names())}{hint}")
+    return TASK_SCHEMAS[raw["task"]]
 
 
-def _g2t_tokenizer(saved: Config, run: RunDirectory) -> TokenizerConfig:
-    text = saved.tokenizer.text_tokenizer or saved.model.pretrained or str(run.text_tokenizer)
-    return TokenizerConfig(text_tokenizer=text)
-
-
-# what an S2T config takes from an upstream run: (its task, config section, architecture keys, tokenizer keys)
-_UPSTREAM = {
-    "s2g_run": ("s2g", "recognition", ("use_block", "hidden_dim", "ff_dim"), _s2g_tokenizer),
-    "g2t_run": (
-        "g2t",
-        "model",
-        (
-            "pretrained",
-            "d_model",
-            "encoder_layers",
-            "decoder_layers",
-            "attention_heads",
-            "ffn_dim",
-            "max_position_embeddings",
-        ),
-        _g2t_tokenizer,
-    ),
-}
-
-
-def _saved_config(run: RunDirectory, key: str, task: str, source: str) -> Config:
-    """The resolved config an upstream run saved, validated and checked to be of ``task``."""
-    if not run.config.is_file():
-        raise ConfigError(f"{source}: {key}: {run.root} holds no {run.config.name} (train that run first)")
-    saved = config_from_dict(yaml.safe_load(run.config.read_text(encoding="utf-8")) or {}, str(run.config))
-    if saved.task != task:
-        raise ConfigError(f"{source}: {key}: {run.root} is a '{saved.task}' run, not '{task}'")
-    return saved
-
-
-def _inherit_from_upstream_runs(raw: dict, source: str) -> None:
-    """Fill an S2T config from ``s2t.s2g_run`` and ``s2t.g2t_run``: architecture, vocabularies, checkpoints.
-
-    An architecture key the S2T config restates must agree with the upstream run's; training
-    choices (dropout, freezing, beam size, ...) stay the S2T config's own, and so does a
-    vocabulary or checkpoint it names.
-    """
-    s2t = raw.get("s2t") if isinstance(raw.get("s2t"), dict) else {}
-    for key, (task, section, architecture, tokenizer_of) in _UPSTREAM.items():
-        if s2t.get(key) is None:
-            continue
-        run = RunDirectory(Path(str(s2t[key])))
-        saved = _saved_config(run, f"s2t.{key}", task, source)
-        own = raw.setdefault(section, {})
-        for name in architecture:
-            inherited = getattr(getattr(saved, section), name)
-            if name in own and own[name] != inherited:
-                raise ConfigError(
-                    f"{source}: {section}.{name}: {own[name]!r} differs from the {task} run's {inherited!r} "
-                    f"(s2t.{key}: {run.root}); leave it out, it comes from that run"
-                )
-            own[name] = inherited
-        defaults, given = dataclasses.asdict(TokenizerConfig()), dataclasses.asdict(tokenizer_of(saved, run))
-        for name in (name for name, value in given.items() if value != defaults[name]):
-            raw.setdefault("tokenizer", {}).setdefault(name, given[name])
-        s2t.setdefault(f"{task}_checkpoint", str(run.best_checkpoint))
+def _upgrade_keys(raw: dict, source: str) -> None:
+    """Let each section move the keys of older configs to where they are now (in place; idempotent)."""
+    for name, cls in SECTIONS.items():
+        if isinstance(raw.get(name), dict) and hasattr(cls, "upgrade_keys"):
+            try:
+                cls.upgrade_keys(raw[name])
+            except ValueError as error:
+                raise ConfigError(f"{source}: {error}") from error
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
@@ -497,22 +441,52 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         raise ConfigError(f"{source}: not valid YAML: {error}") from error
     for override in overrides:
         _apply_override(raw, override, source)
-    _inherit_from_upstream_runs(raw, source)
+    schema = task_schema(raw, source)
+    _upgrade_keys(raw, source)
+    if schema.resolve is not None:
+        schema.resolve(raw, source)
     config = config_from_dict(raw, source)
     _check_data_files(config, source, {override.split("=", 1)[0].strip() for override in overrides})
     return config
 
 
 def config_from_dict(raw: dict, source: str) -> Config:
-    """A config from plain data (a checkpoint's, or parsed YAML), validated except that its files need not exist."""
-    config = _build(Config, raw, "", source)
-    _check_task_inputs(config, source)
+    """A config from plain data (a checkpoint's, or parsed YAML), validated except that its files need not exist.
+
+    A section another registered task reads is validated too, and left out (the configs of older
+    runs hold every section).
+    """
+    schema = task_schema(raw, source)
+    raw = copy.deepcopy(raw)
+    _upgrade_keys(raw, source)
+    known = {*GENERIC_SECTIONS, *SECTIONS}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        own = [*GENERIC_SECTIONS, *schema.sections]
+        raise ConfigError(f"{source}: unknown key '{unknown[0]}' (known keys: {', '.join(own)})")
+    for name in ("data", "training"):
+        if name not in raw:
+            raise ConfigError(f"{source}: missing required key '{name}'")
+    data = _build(DataConfig, raw["data"], "data.", source)
+    training = _build(TrainingConfig, raw["training"], "training.", source)
+    given = [name for name in SECTIONS if name in raw or name in schema.sections]
+    sections = {name: _build(SECTIONS[name], raw.get(name, {}), f"{name}.", source) for name in given}
+    config = Config(raw["task"], data, training, **{name: sections[name] for name in schema.sections})
+    _check_generic(config, source)
+    if schema.check is not None:
+        schema.check(config, source)
     return config
 
 
 def config_to_dict(config: Config) -> dict:
     """The config as plain data (for YAML dumps and checkpoints)."""
-    return dataclasses.asdict(config)
+    sections = {name: dataclasses.asdict(section) for name, section in config.sections.items()}
+    return {
+        "task": config.task,
+        "data": dataclasses.asdict(config.data),
+        "training": dataclasses.asdict(config.training),
+        **sections,
+    }
 
 
 def save_config(config: Config, path: str | Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import defaultdict
 from collections.abc import Iterator
 
 from torch.utils.data import Sampler
@@ -64,6 +65,18 @@ class BucketBatchSampler(Sampler[list[int]]):
             return math.ceil(total / self.world_size)
         total = math.ceil(n / self.batch_size)
         return len(range(self.rank, total, self.world_size))
+
+
+def equal_length_batches(lengths: list[int], batch_size: int | None = None) -> list[list[int]]:
+    """Positions into ``lengths`` grouped by equal length, shortest first, at most ``batch_size`` per group.
+
+    An encoder run on each group pads nothing, so every sample's output is its own, whatever its batch.
+    """
+    groups: dict[int, list[int]] = defaultdict(list)
+    for position, length in enumerate(lengths):
+        groups[length].append(position)
+    size = batch_size or len(lengths) or 1
+    return [group[k : k + size] for _, group in sorted(groups.items()) for k in range(0, len(group), size)]
 
 
 class InMemoryExamples(list):

@@ -15,17 +15,18 @@ from dataset.annotations import Sample
 class GlossTextExample:
     """One sample's targets, encoded once: the translator's gloss input, text labels, CTC targets, references.
 
-    ``gloss_ids`` is ``targets`` framed by the gloss vocabulary (``... </s> lang``); ``label_ids``
-    is framed by the text tokenizer (``... </s> tgt_lang``); ``reference`` is the text and
-    ``glosses`` the annotated gloss sequence.
+    The field names mean the same in every stage's examples: ``translator_input`` is
+    ``ctc_targets`` (gloss ids, no specials) framed by the gloss vocabulary (``... </s> lang``);
+    ``label_ids`` the text framed by the text tokenizer (``... </s> tgt_lang``); ``text`` the
+    reference text and ``glosses`` the annotated gloss sequence.
     """
 
     name: str
-    gloss_ids: list[int]
+    translator_input: list[int]
     label_ids: list[int]
-    reference: str
+    text: str
     num_unknown: int
-    targets: list[int]
+    ctc_targets: list[int]
     glosses: str
 
 
@@ -75,16 +76,16 @@ def pad(sequences: list[list[int]], pad_id: int) -> torch.Tensor:
 
 
 class GlossTextCollator:
-    """Pads a list of examples into gloss ids, gloss mask and labels."""
+    """Pads a list of examples into the translator's gloss input, its mask and the text labels."""
 
     def __init__(self, gloss_pad_id: int, text_pad_id: int) -> None:
         self.gloss_pad_id, self.text_pad_id = gloss_pad_id, text_pad_id
 
     def __call__(self, examples: list[GlossTextExample]) -> dict:
-        gloss_ids = pad([e.gloss_ids for e in examples], self.gloss_pad_id)
+        gloss_ids = pad([e.translator_input for e in examples], self.gloss_pad_id)
         return {
             "names": [e.name for e in examples],
-            "gloss_ids": gloss_ids,
-            "gloss_mask": (gloss_ids != self.gloss_pad_id).long(),
+            "translator_input": gloss_ids,
+            "translator_mask": (gloss_ids != self.gloss_pad_id).long(),
             "labels": pad([e.label_ids for e in examples], self.text_pad_id),
         }

@@ -13,16 +13,16 @@ from dataset.gloss_text import EncodedSplit, GlossTextExample
 
 @dataclass(frozen=True)
 class FeatureTextExample:
-    """One sample: features (T×C), gloss ids (CTC targets, no specials), label ids, reference glosses and text.
+    """One sample: features (T×C), CTC targets (gloss ids, no specials), label ids, reference glosses and text.
 
-    The field names follow :class:`dataset.sign_video.VideoExample`, the end-to-end counterpart.
+    The field names mean what they mean in :class:`dataset.gloss_text.GlossTextExample`.
     """
 
     name: str
     features: torch.Tensor
-    gloss_ids: list[int]
+    ctc_targets: list[int]
     label_ids: list[int]
-    reference: str
+    glosses: str
     text: str
 
 
@@ -42,12 +42,12 @@ def attach_features(
 
 def _with_features(example: GlossTextExample, features: torch.Tensor) -> FeatureTextExample:
     return FeatureTextExample(
-        example.name, features, example.targets, example.label_ids, example.glosses, example.reference
+        example.name, features, example.ctc_targets, example.label_ids, example.glosses, example.text
     )
 
 
 def collate_features(examples: list[FeatureTextExample]) -> dict:
-    """Features padded with zeros (B×T×C) and their lengths, gloss targets and label ids of the examples."""
+    """Features padded with zeros (B×T×C) and their lengths, CTC targets and label ids of the examples."""
     lengths = torch.tensor([len(e.features) for e in examples], dtype=torch.long)
     features = torch.zeros(len(examples), int(lengths.max()), examples[0].features.shape[1])
     for row, example in enumerate(examples):
@@ -56,6 +56,6 @@ def collate_features(examples: list[FeatureTextExample]) -> dict:
         "names": [e.name for e in examples],
         "features": features,
         "lengths": lengths,
-        "targets": [e.gloss_ids for e in examples],
+        "ctc_targets": [e.ctc_targets for e in examples],
         "label_ids": [e.label_ids for e in examples],
     }

@@ -26,15 +26,16 @@ from dataset.video_transforms import read_sampled_frames
 
 @dataclass(frozen=True)
 class VideoExample:
-    """One sample: its video's location, gloss ids (no specials), reference glosses, frame count.
+    """One sample: its video's location, CTC targets (gloss ids, no specials), reference glosses, frame count.
 
-    Sign2Text on video also sets the text's label ids and the reference text.
+    Sign2Text on video also sets the text's label ids and the reference text (field names as in
+    :class:`dataset.gloss_text.GlossTextExample`).
     """
 
     name: str
     location: str
-    gloss_ids: list[int]
-    reference: str
+    ctc_targets: list[int]
+    glosses: str
     num_frames: int | None
     label_ids: list[int] = field(default_factory=list)
     text: str = ""
@@ -42,7 +43,7 @@ class VideoExample:
     @property
     def length(self) -> int:
         """Frames for length-aware batching: the annotated count, else a guess from the gloss count."""
-        return self.num_frames or 4 * len(self.gloss_ids)
+        return self.num_frames or 4 * len(self.ctc_targets)
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def attach_videos(
     """Video examples of encoded gloss-text examples (their targets and labels kept); missing videos as above."""
     found = locate_videos([e.name for e in encoded.examples], split, source, skip_missing)
     examples = [
-        VideoExample(e.name, found[e.name], e.targets, e.glosses, num_frames[e.name], e.label_ids, e.reference)
+        VideoExample(e.name, found[e.name], e.ctc_targets, e.glosses, num_frames[e.name], e.label_ids, e.text)
         for e in encoded.examples
         if e.name in found
     ]
@@ -159,14 +160,14 @@ def pad_videos(videos: list[torch.Tensor]) -> torch.Tensor:
 
 
 def collate_videos(items: list[LoadedVideo | SkippedVideo]) -> dict:
-    """A batch of the loaded items (frames, lengths, targets, references) and the skipped ones."""
+    """A batch of the loaded items (frames, lengths, CTC targets, reference glosses) and the skipped ones."""
     loaded = [item for item in items if isinstance(item, LoadedVideo)]
     return {
         "names": [item.example.name for item in loaded],
         "frames": pad_videos([item.frames for item in loaded]) if loaded else None,
         "lengths": torch.tensor([len(item.frames) for item in loaded], dtype=torch.long),
-        "targets": [item.example.gloss_ids for item in loaded],
-        "references": [item.example.reference for item in loaded],
+        "ctc_targets": [item.example.ctc_targets for item in loaded],
+        "glosses": [item.example.glosses for item in loaded],
         "label_ids": [item.example.label_ids for item in loaded],
         "padded": [item.padded for item in loaded],
         "skipped": [(item.name, item.reason) for item in items if isinstance(item, SkippedVideo)],

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 try:  # numpy >= 2
     from numpy._core.multiarray import _reconstruct
@@ -25,6 +26,7 @@ except ImportError:  # numpy 1.x
 from core.atomic_files import copy_atomic, save_atomic
 from core.errors import ToolkitError
 from core.run_directory import RunDirectory
+from engine.task_protocol import Task
 
 # what a numpy array (the numpy RNG state in "rng") needs to unpickle; none of these runs code
 NUMPY_ARRAY_GLOBALS = [_reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
@@ -154,3 +156,16 @@ def load_task_checkpoint(path: str | Path, task: str, glosses: list[str]) -> dic
             f"tokenizer.gloss_vocab ({len(glosses)} glosses; {where})"
         )
     return state
+
+
+def load_matching_model(task: Task, state: dict, ckpt: str | Path, model: nn.Module | None = None) -> nn.Module:
+    """``task``'s model (built unless given) with the weights of checkpoint ``state``, after checking it fits."""
+    expected = task.checkpoint_metadata()
+    if state.get("metadata") != expected:
+        differing = sorted(k for k in expected if state.get("metadata", {}).get(k) != expected[k])
+        raise ToolkitError(
+            f"{ckpt}: checkpoint does not match this config's task/vocabularies (differs in {differing})"
+        )
+    model = model or task.build_model()
+    load_model_weights(model, state, ckpt)
+    return model

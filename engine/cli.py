@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import sys
 import traceback
 from collections.abc import Callable
@@ -38,6 +39,13 @@ def add_common_arguments(parser: argparse.ArgumentParser, config_required: bool 
         metavar="KEY=VALUE",
         help="override one config key, e.g. -o training.learning_rate=1e-4 (repeatable)",
     )
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first (repeatable): the tasks, encoders and config sections it registers become usable",
+    )
     add_device_arguments(parser)
 
 
@@ -47,6 +55,15 @@ def device_overrides(args: argparse.Namespace) -> list[str]:
     return [f"training.{key}={value}" for key, value in chosen.items() if value is not None]
 
 
+def import_plugins(modules: list[str]) -> None:
+    """Import each plug-in module (a dotted name on ``sys.path``); one that cannot be imported is named."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise ToolkitError(f"--plugin {module}: cannot import it: {error}") from error
+
+
 def run_cli(args: argparse.Namespace, job: Callable[[Config, DistributedContext], None]) -> int:
     """Load the config, join the torchrun process group on the configured device, run ``job``.
 
@@ -54,10 +71,11 @@ def run_cli(args: argparse.Namespace, job: Callable[[Config, DistributedContext]
     this process uses. Bad input ends with one message and exit code 2.
     """
     try:
+        import_plugins(getattr(args, "plugin", []))
         config = load_config(args.config, [*args.override, *device_overrides(args)])
         context = setup_distributed(config.training.device, config.training.precision)
         training = dataclasses.replace(config.training, device=context.device.type, precision=context.precision.name)
-        job(dataclasses.replace(config, training=training), context)
+        job(config.replace(training=training), context)
     except (ToolkitError, FileNotFoundError) as error:
         shared = isinstance(error, SharedFailure)
         if shared and error.__cause__ is not None and not isinstance(error.__cause__, ToolkitError | OSError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -11,8 +12,8 @@ from torch.utils.data import DataLoader
 from core.errors import ToolkitError
 from dataset.batching import BucketBatchSampler
 from engine.distributed import DistributedContext, SharedFailure, gather_objects
-from engine.input_sources import InputSource
 from engine.progress import progress_bar
+from engine.task_protocol import InputSource
 
 
 def sharded_inference(
@@ -64,6 +65,14 @@ def sharded_inference(
     return outputs
 
 
+@dataclass
+class SplitOutputs:
+    """One output per example, in the order of the examples, and what their inputs met (summed)."""
+
+    outputs: list[Any]
+    input_counts: dict[str, int]
+
+
 @torch.no_grad()
 def infer_split(
     model: torch.nn.Module,
@@ -71,25 +80,27 @@ def infer_split(
     examples: list,
     split: str,
     batch_size: int,
-    step: Callable[[dict, torch.Tensor, torch.Tensor], list[Any]],
+    step: Callable[[dict, Any, torch.Tensor], list[Any]],
     context: DistributedContext,
     description: str,
-) -> list[Any]:
+) -> SplitOutputs:
     """The evaluation loop of every stage: ``step(batch, inputs, lengths)`` over ``examples`` in eval mode.
 
     Batches come from ``inputs`` (an unreadable input is an error naming the ``split`` sample), are
-    sharded over ranks, and every rank gets all outputs in the order of ``examples``; ``model``'s
-    train/eval mode is restored afterwards.
+    sharded over ranks, and every rank gets all outputs in the order of ``examples``, with the
+    input source's counts of them (:meth:`~engine.task_protocol.InputSource.input_counts`);
+    ``model``'s train/eval mode is restored afterwards.
     """
     was_training = model.training
     model.eval()
 
     def run_batch(batch: dict) -> list[Any]:
         inputs.readable(batch, split, None)
-        return step(batch, *inputs.network_input(batch, training=False))
+        outputs = step(batch, *inputs.network_input(batch, training=False))
+        return list(zip(outputs, inputs.input_counts(batch), strict=True))
 
     try:
-        return sharded_inference(
+        pairs = sharded_inference(
             inputs.dataset(examples, training=False),
             [inputs.length(e) for e in examples],
             batch_size,
@@ -101,3 +112,8 @@ def infer_split(
         )
     finally:
         model.train(was_training)
+    counts: dict[str, int] = {}
+    for _, example_counts in pairs:
+        for key, value in example_counts.items():
+            counts[key] = counts.get(key, 0) + value
+    return SplitOutputs([output for output, _ in pairs], counts)

@@ -19,11 +19,14 @@ def parameter_groups(model: nn.Module, config: TrainingConfig) -> list[dict]:
     """One group per (top-level module, decay or not); learning rates from the config.
 
     ``module_learning_rates`` maps top-level module names (e.g. ``gloss_embedding``,
-    ``translator``) to learning rates; other modules use ``learning_rate``. Biases, norms and
-    other 1-d parameters get no weight decay.
+    ``translator``) to learning rates; other modules use ``learning_rate``. A model's
+    ``renamed_modules`` (old name -> name) lets configs written before a rename keep working.
+    Biases, norms and other 1-d parameters get no weight decay.
     """
     children = dict(model.named_children())
-    unknown = sorted(set(config.module_learning_rates) - set(children))
+    renamed = getattr(model, "renamed_modules", {})
+    rates = {renamed.get(name, name): rate for name, rate in config.module_learning_rates.items()}
+    unknown = sorted(set(rates) - set(children))
     if unknown:
         raise OptimizationError(
             f"training.module_learning_rates: no module named {unknown} (modules: {sorted(children)})"
@@ -32,7 +35,7 @@ def parameter_groups(model: nn.Module, config: TrainingConfig) -> list[dict]:
     owners.append(("(top level)", list(model.parameters(recurse=False))))  # a model's own, outside any module
     groups = []
     for name, owned in owners:
-        lr = config.module_learning_rates.get(name, config.learning_rate)
+        lr = rates.get(name, config.learning_rate)
         params = [p for p in owned if p.requires_grad]
         decay = [p for p in params if p.ndim > 1]
         no_decay = [p for p in params if p.ndim <= 1]

@@ -18,14 +18,13 @@ from core.atomic_files import save_atomic
 from core.config import Config, config_to_dict
 from core.errors import ToolkitError
 from core.run_directory import RunDirectory
-from dataset.batching import BucketBatchSampler
 from engine.checkpoint import load_checkpoint, load_model_weights, restore_best_checkpoint, save_step_checkpoint
 from engine.device import place_model
 from engine.distributed import DistributedContext, barrier, gather_objects, replicas_identical
 from engine.optimization import build_optimizer, build_scheduler
 from engine.progress import progress_bar
 from engine.run_logging import get_logger, summary_writer
-from engine.task_protocol import Task
+from engine.task_protocol import Task, TrainingLoss
 from evaluation.report import EvaluationResult
 
 TEXT_SAMPLES_SHOWN = 5
@@ -59,6 +58,7 @@ class StepReport:
     step: int
     epoch: int
     loss: torch.Tensor  # on the device until read
+    parts: dict[str, torch.Tensor]  # the loss's named parts, on the device until read
     names: list[str]  # the batch's first samples, to name in an error
     learning_rates: dict[str, float]  # per parameter group, in the optimizer's order
 
@@ -76,15 +76,7 @@ class Trainer:
         train = task.split("train")
         if not train.examples:
             raise ToolkitError(f"{config.data.train}: no usable training samples ({dict(train.counts)})")
-        self.sampler = BucketBatchSampler(
-            [task.example_length(e) for e in train.examples],
-            self.cfg.batch_size,
-            shuffle=True,
-            seed=self.cfg.seed,
-            rank=context.rank,
-            world_size=context.world_size,
-            bucket_size=self.cfg.bucket_size,
-        )
+        self.sampler = task.batch_sampler("train", training=True)
         self.dataset = task.dataset("train")
         self.loader = DataLoader(
             self.dataset,
@@ -198,6 +190,11 @@ class Trainer:
                 "fix the dev data, then continue with --resume, which validates first)"
             ) from error
         self.validation_pending = False
+        if self.task.metric not in result.metrics:
+            raise ToolkitError(
+                f"task {self.task.name}: its metric '{self.task.metric}' is not among its evaluation's "
+                f"{sorted(result.metrics)}"
+            )
         score = result.metrics[self.task.metric]
         better = self.best_score is None or (
             score > self.best_score if self.task.higher_is_better else score < self.best_score
@@ -227,23 +224,23 @@ class Trainer:
         return finished_epoch and (self.epoch + 1) % self.cfg.validate_every == 0
 
     # ----- training ------------------------------------------------------------------------------
-    def _train_step(self, batch: dict) -> torch.Tensor:
+    def _train_step(self, batch: dict) -> TrainingLoss:
         """Forward under the configured precision, backward (loss-scaled for fp16), clip, step: all queued.
 
-        The loss comes back as a device tensor, read one step later (:meth:`_report`), so that the
-        host never waits for the device inside a step.
+        The loss and its parts come back as device tensors, read one step later (:meth:`_report`),
+        so that the host never waits for the device inside a step.
         """
         network = self.ddp or self.model
         with self.context.precision.autocast():
             loss = self.task.loss(network, batch, self.context.device)
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        self.scaler.scale(loss.total).backward()
         self.scaler.unscale_(self.optimizer)
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_grad_norm)
         self.scaler.step(self.optimizer)  # skipped (fp16) when the gradients overflowed
         self.scaler.update()
         self.scheduler.step()
-        return loss.detach()
+        return TrainingLoss(loss.total.detach(), {name: part.detach() for name, part in loss.parts.items()})
 
     def _report(self, step: StepReport, progress: tqdm) -> None:
         """A finished step's loss: stop on a non-finite one, else show and log it."""
@@ -257,9 +254,13 @@ class Trainer:
 
     def _log_step(self, step: StepReport, loss: float) -> None:
         first_group = next(iter(step.learning_rates.values()))
-        self.log.info("step %d epoch %d loss %.4f lr %.3g", step.step, step.epoch, loss, first_group)
+        parts = {name: float(part) for name, part in step.parts.items()}
+        shown = "".join(f" {name} {value:.4f}" for name, value in parts.items())
+        self.log.info("step %d epoch %d loss %.4f%s lr %.3g", step.step, step.epoch, loss, shown, first_group)
         if self.writer:
             self.writer.add_scalar("train/loss", loss, step.step)
+            for name, value in parts.items():
+                self.writer.add_scalar(f"train/{name}", value, step.step)
             for name, learning_rate in step.learning_rates.items():
                 self.writer.add_scalar(f"lr/{name}", learning_rate, step.step)
 
@@ -278,7 +279,7 @@ class Trainer:
                 self._report(pending, progress)
             self.step, self.batch_in_epoch = self.step + 1, self.batch_in_epoch + 1
             groups = {group["name"]: group["lr"] for group in self.optimizer.param_groups}
-            pending = StepReport(self.step, self.epoch, loss, batch.get("names", [])[:3], groups)
+            pending = StepReport(self.step, self.epoch, loss.total, loss.parts, batch.get("names", [])[:3], groups)
             finished_epoch = self.batch_in_epoch == self.steps_per_epoch
             validate_now = self._due(finished_epoch) or self.step == self.total_steps
             if finished_epoch:

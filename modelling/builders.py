@@ -1,38 +1,33 @@
-"""Every network of the toolkit, built from the validated config: S3D, the visual head, the translator, the stages.
+"""Every network of the toolkit, built from the validated config: the recognition network, the translator, the stages.
 
 The tasks, extraction and translation all build their networks here, so a network has one
-definition of how the config sizes it. Builders give random weights (S3D: Kinetics-400 weights when
-``recognition.s3d_weights`` names them and ``kinetics`` is set); checkpoints are loaded by the caller.
+definition of how the config sizes it. Builders give random weights (the encoder: its pretrained
+weights, e.g. S3D's Kinetics-400, when ``pretrained`` is set and its config names them);
+checkpoints are loaded by the caller. A recognition network is built over an encoder module: the
+one ``recognition.encoder`` configures, or a pass-through of the features it computed apart
+(:func:`modelling.encoders.stored_features_of`; a task's input source says which).
 """
 
 from __future__ import annotations
 
-from core.config import Config, RecognitionConfig
+from torch import nn
+
+from core.config import Config
 from core.vocabulary import GlossVocabulary
-from modelling.recognition import SignToGloss
-from modelling.s3d import BLOCK_CHANNELS, S3DBackbone, load_kinetics_weights
+from modelling.recognition import RecognitionConfig, SignToGloss
 from modelling.sign_to_text import Cascade, SignToText
 from modelling.translation import GlossToText, TextTranslator, build_mbart
 from modelling.visual_head import VisualHead
 
 
-def build_backbone(cfg: RecognitionConfig, kinetics: bool = False) -> S3DBackbone:
-    """S3D blocks 1..use_block; with ``kinetics``, the Kinetics-400 weights of ``cfg.s3d_weights`` (if set)."""
-    backbone = S3DBackbone(cfg.use_block, cfg.freeze_block, cfg.bn_momentum)
-    if kinetics and cfg.s3d_weights:
-        load_kinetics_weights(backbone, cfg.s3d_weights)
-    return backbone
+def build_visual_head(cfg: RecognitionConfig, input_width: int, num_glosses: int) -> VisualHead:
+    """The visual head over features ``input_width`` wide, sized by the config."""
+    return VisualHead(input_width, num_glosses, cfg.hidden_dim, cfg.ff_dim, cfg.dropout)
 
 
-def build_visual_head(cfg: RecognitionConfig, num_glosses: int) -> VisualHead:
-    """The visual head over the backbone's channels, sized by the config."""
-    return VisualHead(BLOCK_CHANNELS[cfg.use_block], num_glosses, cfg.hidden_dim, cfg.ff_dim, cfg.dropout)
-
-
-def build_recognition(cfg: RecognitionConfig, num_glosses: int, on_video: bool, kinetics: bool = False) -> SignToGloss:
-    """The Sign2Gloss network: S3D then the visual head on video (``on_video``), the head alone on features."""
-    backbone = build_backbone(cfg, kinetics) if on_video else None
-    return SignToGloss(build_visual_head(cfg, num_glosses), backbone)
+def build_recognition(cfg: RecognitionConfig, encoder: nn.Module, num_glosses: int) -> SignToGloss:
+    """The Sign2Gloss network: ``encoder``, then the visual head sized by the config over its output width."""
+    return SignToGloss(encoder, build_visual_head(cfg, encoder.output_width, num_glosses))
 
 
 def build_translator(config: Config, tokenizer) -> TextTranslator:
@@ -49,13 +44,13 @@ def build_gloss_to_text(config: Config, vocab: GlossVocabulary, tokenizer) -> Gl
     return GlossToText(len(vocab), vocab.pad_id, build_translator(config, tokenizer))
 
 
-def build_sign_to_text(config: Config, vocab: GlossVocabulary, tokenizer, on_video: bool) -> SignToText:
-    """The Sign2Text network: recognition (with S3D when ``on_video``), VL mapper and translator."""
-    recognition = build_recognition(config.recognition, len(vocab), on_video)
+def build_sign_to_text(config: Config, vocab: GlossVocabulary, tokenizer, encoder: nn.Module) -> SignToText:
+    """The Sign2Text network: recognition over ``encoder`` (see :func:`build_recognition`), VL mapper, translator."""
+    recognition = build_recognition(config.recognition, encoder, len(vocab))
     return SignToText(recognition, build_translator(config, tokenizer), vocab.end_ids)
 
 
-def build_cascade(config: Config, vocab: GlossVocabulary, tokenizer, on_video: bool) -> Cascade:
-    """Sign2Gloss then Gloss2Text, each of which the caller loads from its own checkpoint."""
-    recognition = build_recognition(config.recognition, len(vocab), on_video)
+def build_cascade(config: Config, vocab: GlossVocabulary, tokenizer, encoder: nn.Module) -> Cascade:
+    """Sign2Gloss over ``encoder`` then Gloss2Text, each of which the caller loads from its own checkpoint."""
+    recognition = build_recognition(config.recognition, encoder, len(vocab))
     return Cascade(recognition, build_gloss_to_text(config, vocab, tokenizer), config.recognition.beam_size, vocab)

@@ -22,10 +22,10 @@ from contextlib import AbstractContextManager
 import torch
 from transformers import MBartForConditionalGeneration
 
-from core.config import GenerationConfig
 from modelling.beam_search import beam_search
 from modelling.decoder_steps import StaticCacheStep
 from modelling.mbart_adapter import cross_keys_values
+from modelling.translator_config import GenerationConfig
 
 SOURCE_BUCKET = 32
 MAX_GRAPHS = 8

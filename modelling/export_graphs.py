@@ -29,17 +29,17 @@ from modelling.sign_to_text import SignToText
 class RecognitionGraph(nn.Module):
     """S3D and the visual head; block 1 runs whole (not in time chunks), as a graph needs no Python loop."""
 
-    def __init__(self, backbone: S3DBackbone, recognition: SignToGloss) -> None:
+    def __init__(self, encoder: S3DBackbone, recognition: SignToGloss) -> None:
         super().__init__()
-        self.backbone, self.recognition = backbone, recognition
+        self.encoder, self.recognition = encoder, recognition
 
     def forward(self, videos: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        chunk, self.backbone.stem_chunk = self.backbone.stem_chunk, 2**30
+        chunk, self.encoder.stem_chunk = self.encoder.stem_chunk, 2**30
         try:
-            features, feature_lengths = self.backbone(videos, lengths)
+            features, feature_lengths = self.encoder(videos, lengths)
         finally:
-            self.backbone.stem_chunk = chunk
-        output = self.recognition(features, feature_lengths)
+            self.encoder.stem_chunk = chunk
+        output = self.recognition.recognise(features, feature_lengths)
         return output.log_probs, output.gloss_features, output.lengths
 
 

@@ -1,17 +1,20 @@
-"""Sign2Gloss network and its CTC loss: S3D (or precomputed S3D features) -> visual head -> CTC."""
+"""The Sign2Gloss network, its config section and its CTC loss: an encoder -> visual head -> CTC."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.config import in_range, one_of, positive, registered
 from core.host_transfer import to_device
 from modelling.ctc_decoding import BLANK
-from modelling.s3d import S3DBackbone
+from modelling.encoders import ENCODERS
+from modelling.s3d import S3DEncoderConfig
 from modelling.visual_head import VisualHead
 
 
@@ -59,21 +62,71 @@ class RecognitionOutput:
     lengths: torch.Tensor
 
 
+LEGACY_ENCODER_KEYS = {
+    "s3d_weights": "weights",
+    "use_block": "use_block",
+    "freeze_block": "freeze_block",
+    "bn_momentum": "bn_momentum",
+}
+
+
+@dataclass
+class RecognitionConfig:
+    """The ``recognition`` section: the encoder, the visual head over it, CTC decoding and WER scoring."""
+
+    encoder: Any = registered(ENCODERS, default=S3DEncoderConfig)
+    hidden_dim: int = positive(512, architecture=True)
+    ff_dim: int = positive(2048, architecture=True)
+    dropout: float = in_range(0.1, low=0, high=0.99)
+    beam_size: int = positive(5)
+    wer_cleanup: str = one_of("none", ("none", "phoenix-2014t"))
+    batch_size: int = positive(8)
+
+    @staticmethod
+    def upgrade_keys(raw: dict) -> None:
+        """Configs before encoders were plug-ins held the S3D keys here: they move into ``encoder``."""
+        legacy = [key for key in LEGACY_ENCODER_KEYS if key in raw]
+        if legacy and not isinstance(raw.setdefault("encoder", {}), dict):
+            return  # not a mapping: validation names it
+        for key in legacy:
+            name, value = LEGACY_ENCODER_KEYS[key], raw.pop(key)
+            if raw["encoder"].setdefault(name, value) != value:
+                raise ValueError(f"recognition.{key} and recognition.encoder.{name} disagree: give the second only")
+
+
 class SignToGloss(nn.Module):
-    """Videos (with ``backbone``) or S3D features (without) -> visual head -> gloss log-probabilities."""
+    """An encoder (S3D on videos, a pass-through on stored features, ...) then the visual head: gloss log-probabilities.
 
-    def __init__(self, head: VisualHead, backbone: S3DBackbone | None = None) -> None:
+    State dicts of the networks before encoders were plug-ins name the encoder ``backbone.``: they
+    load as they are; so do learning rates a config sets for ``backbone``.
+    """
+
+    renamed_modules: ClassVar[dict[str, str]] = {"backbone": "encoder"}  # old name -> name
+
+    def __init__(self, encoder: nn.Module, head: VisualHead) -> None:
         super().__init__()
-        self.backbone, self.head = backbone, head
+        self.encoder, self.head = encoder, head
+        self.register_load_state_dict_pre_hook(_rename_legacy_keys)
 
-    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> RecognitionOutput:
-        """``inputs``: videos B×3×T×H×W with frame counts, or S3D features B×T'×C with feature counts.
+    def forward(self, inputs: Any, lengths: torch.Tensor) -> RecognitionOutput:
+        """``inputs`` as the encoder takes them, with their valid lengths (best on the host: the output's
+        lengths are then there too, where CTC and decoding read them without waiting for the device)."""
+        return self.recognise(*self.encoder(inputs, lengths))
 
-        Features skip the backbone, so a network with one takes features computed apart too. The
-        counts are best given on the host: the output's lengths are then there too, where CTC and
-        decoding read them without waiting for the device.
-        """
-        if self.backbone is not None and inputs.dim() == 5:
-            inputs, lengths = self.backbone(inputs, lengths)
-        gloss_features, logits = self.head(inputs, lengths)
+    def recognise(self, features: torch.Tensor, lengths: torch.Tensor) -> RecognitionOutput:
+        """The visual head over features the encoder computed (B×T'×C) and their valid lengths."""
+        gloss_features, logits = self.head(features, lengths)
         return RecognitionOutput(gloss_features, logits.log_softmax(dim=-1), lengths)
+
+
+def legacy_to_current(state: dict, prefix: str = "") -> dict:
+    """``state`` with a network's encoder entries under ``{prefix}encoder.`` where older networks had ``backbone.``."""
+    old = f"{prefix}backbone."
+    return {f"{prefix}encoder.{key[len(old) :]}" if key.startswith(old) else key: value for key, value in state.items()}
+
+
+def _rename_legacy_keys(module: nn.Module, state: dict, prefix: str, *args: Any) -> None:
+    renamed = legacy_to_current(state, prefix)
+    if renamed.keys() != state.keys():
+        state.clear()
+        state.update(renamed)

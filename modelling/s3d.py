@@ -10,6 +10,7 @@ beyond ``use_block`` and the classifier.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -17,7 +18,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from core.config import fraction, input_path, one_of
 from core.errors import ToolkitError
+from modelling.encoders import register_encoder
 
 BLOCK_END = {1: 1, 2: 4, 3: 7, 4: 13, 5: 16}
 BLOCK_CHANNELS = {1: 64, 2: 192, 3: 480, 4: 832, 5: 1024}
@@ -143,8 +146,8 @@ class S3DBackbone(nn.Module):
         for module in self.features.modules():
             if isinstance(module, nn.BatchNorm3d):
                 module.momentum = bn_momentum
-        self.out_channels = BLOCK_CHANNELS[use_block]
-        self.time_stride = BLOCK_TIME_STRIDE[use_block]
+        self.output_width = BLOCK_CHANNELS[use_block]
+        self.temporal_stride = BLOCK_TIME_STRIDE[use_block]
         self.stem_chunk = 32  # block 1's output frames per chunk in inference (see _stem)
         for parameter in self.frozen_layers().parameters():
             parameter.requires_grad_(False)
@@ -159,7 +162,7 @@ class S3DBackbone(nn.Module):
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """Valid feature lengths for valid frame counts ``lengths``."""
-        return torch.div(lengths + self.time_stride - 1, self.time_stride, rounding_mode="floor")
+        return torch.div(lengths + self.temporal_stride - 1, self.temporal_stride, rounding_mode="floor")
 
     def forward(self, videos: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.features[2:](self._stem(videos)).mean(dim=(3, 4))  # B×C×T'
@@ -208,3 +211,35 @@ def load_kinetics_weights(backbone: S3DBackbone, path: str | Path) -> None:
         backbone.load_state_dict(select_backbone_weights(state, backbone.use_block))
     except RuntimeError as error:
         raise BackboneError(f"{path}: not S3D weights in torchvision's layout: {str(error).splitlines()[0]}") from error
+
+
+@register_encoder("s3d")
+@dataclass
+class S3DEncoderConfig:
+    """``recognition.encoder`` of type ``s3d``: blocks 1..``use_block`` of S3D, ``weights`` its Kinetics-400 start.
+
+    ``freeze_block``: blocks 1..N are frozen (0: none); ``bn_momentum``: see :class:`S3DBackbone`.
+    """
+
+    type: str = "s3d"
+    weights: str | None = input_path()
+    use_block: int = one_of(4, (1, 2, 3, 4, 5), architecture=True)
+    freeze_block: int = one_of(1, (0, 1, 2, 3, 4, 5))
+    bn_momentum: float = fraction(0.001)
+
+    def __post_init__(self) -> None:
+        if self.freeze_block > self.use_block:
+            raise ValueError(f"freeze_block ({self.freeze_block}) is above use_block ({self.use_block})")
+
+    def build(self, pretrained: bool) -> S3DBackbone:
+        """The backbone; with ``pretrained``, the Kinetics-400 weights of ``weights`` (if set)."""
+        backbone = S3DBackbone(self.use_block, self.freeze_block, self.bn_momentum)
+        if pretrained and self.weights:
+            load_kinetics_weights(backbone, self.weights)
+        return backbone
+
+    def output_width(self) -> int:
+        return BLOCK_CHANNELS[self.use_block]
+
+    def checkpoint_metadata(self) -> dict:
+        return {"use_block": self.use_block}

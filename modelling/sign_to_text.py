@@ -15,12 +15,12 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
-from core.config import GenerationConfig
 from core.host_transfer import to_device
 from core.vocabulary import GlossVocabulary
 from modelling.ctc_decoding import CTCBeamSearch
 from modelling.recognition import RecognitionOutput, SignToGloss
 from modelling.translation import GlossToText, TextTranslator
+from modelling.translator_config import GenerationConfig
 from modelling.visual_head import valid_mask
 
 

@@ -1,4 +1,4 @@
-"""The spoken-language text tokenizer (the gloss vocabulary is :mod:`core.vocabulary`).
+"""The spoken-language text tokenizer and the ``tokenizer`` config section (glosses: :mod:`core.vocabulary`).
 
 Text uses mBART's sentencepiece tokenizer: from a local pretrained mBART directory, or, without
 one, from a sentencepiece model trained on the train texts and wrapped in the same
@@ -9,14 +9,26 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import sentencepiece
 from transformers import MBartTokenizer
 
+from core.config import in_range, input_path, one_of
 from core.vocabulary import TokenizerError
 
 SPM_FILE = "sentencepiece.bpe.model"
+
+
+@dataclass
+class TokenizerConfig:
+    """Gloss vocabulary and text tokenizer sources; unset means build from the train split."""
+
+    gloss_vocab: str | None = input_path()
+    text_tokenizer: str | None = input_path()
+    text_vocab_size: int = in_range(3000, low=8)
+    text_model_type: str = one_of("unigram", ("unigram", "bpe"))
 
 
 def load_text_tokenizer(directory: str | Path, src_lang: str, tgt_lang: str) -> MBartTokenizer:

@@ -20,10 +20,10 @@ import torch
 from torch import nn
 from transformers import MBartConfig, MBartForConditionalGeneration
 
-from core.config import GenerationConfig, ModelConfig
 from core.errors import ToolkitError
 from modelling.cached_generation import CachedGeneration
 from modelling.mbart_adapter import embed_scale, shift_tokens_right
+from modelling.translator_config import GenerationConfig, ModelConfig
 
 LOG = logging.getLogger("slt.translation")  # a child of the run logger: train.log, on rank 0
 

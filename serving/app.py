@@ -1,4 +1,4 @@
-"""The translation service: a FastAPI app around a loaded :class:`~engine.video_translation.VideoTranslator`.
+"""The translation service: a FastAPI app around a loaded :class:`~deployment.video_translation.VideoTranslator`.
 
 - ``POST /translate``: a video as the multipart form field ``video`` -> JSON: the sentence, the
   glosses with their start and end (seconds) and score, the per-step gloss probabilities, and the
@@ -33,7 +33,7 @@ from fastapi.staticfiles import StaticFiles
 
 from core.errors import ToolkitError
 from dataset.video_reader import probe_video_file
-from engine.video_translation import DecodedVideo, Translation, Translator
+from deployment.video_translation import DecodedVideo, Translation, Translator
 from serving.batching import MicroBatcher, QueueFull
 
 STATIC = Path(__file__).parent / "static"

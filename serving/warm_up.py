@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from dataset.video_reader import write_video_file
-from engine.video_translation import Translator
+from deployment.video_translation import Translator
 
 WARM_UP_SECONDS = 2.0  # of video: 50 frames at 25 fps
 WARM_UP_FPS = 25

@@ -22,8 +22,8 @@ import torch
 import yaml
 
 from dataset.toy_sign_language import generate_split, write_toy_dataset
-from engine import feature_extraction as extract_feature
-from engine import training_run as training
+from engine.jobs import feature_extraction as extract_feature
+from engine.jobs import training_run as training
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -207,9 +207,7 @@ def tiny_s2g_config(data_root: Path, model_dir: Path, **sections) -> dict:
             "video": {"root": str(data_root), "format": "file", "path": "{name}.mp4", "img_size": 32},
         },
         "recognition": {
-            "use_block": 1,
-            "freeze_block": 0,
-            "bn_momentum": 0.1,
+            "encoder": {"type": "s3d", "use_block": 1, "freeze_block": 0, "bn_momentum": 0.1},
             "hidden_dim": 32,
             "ff_dim": 64,
             "beam_size": 3,
@@ -245,7 +243,7 @@ def s2t_config(root, model_dir, **training_values) -> dict:
     )
     config["task"] = "s2t"
     del config["tokenizer"], config["model"]
-    config["recognition"] = {"freeze_block": 0, "bn_momentum": 0.1, "beam_size": 3}
+    config["recognition"] = {"encoder": {"freeze_block": 0, "bn_momentum": 0.1}, "beam_size": 3}
     config["s2t"] = {
         "s2g_run": str(root / "s2g"),
         "g2t_run": str(root / "g2t"),
@@ -302,8 +300,8 @@ def service(pipeline, speaking_s2t) -> RunningService:
 
     from core.config import load_config
     from core.run_directory import RunDirectory
+    from deployment.video_translation import VideoTranslator
     from engine.distributed import setup_distributed
-    from engine.video_translation import VideoTranslator
     from serving.app import ServiceLimits, create_app
 
     root, _ = pipeline

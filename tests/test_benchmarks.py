@@ -74,7 +74,7 @@ def test_input_pipeline_benchmark_measures_every_layout_with_and_without_workers
 
 def test_input_pipeline_benchmark_times_training_extraction_and_s2t_end_to_end(tmp_path, capsys):
     sizes = ["--videos", "4", "--height", "48", "--width", "40", "--img-size", "24", "--decode-size", "32"]
-    tiny = ["recognition.use_block=1", "recognition.freeze_block=0", "training.device=cpu"]
+    tiny = ["recognition.encoder.use_block=1", "recognition.encoder.freeze_block=0", "training.device=cpu"]
     args = [*sizes, "--workdir", str(tmp_path), "--epochs", "2", "--batch-size", "2", "--workers", "1"]
     g2t = ["model.d_model=16", "model.encoder_layers=1", "model.decoder_layers=1", "model.attention_heads=2"]
     g2t += ["model.ffn_dim=32", "training.device=cpu"]

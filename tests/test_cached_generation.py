@@ -8,10 +8,10 @@ import logging
 import pytest
 import torch
 
-from core.config import GenerationConfig
 from modelling import cached_generation
 from modelling.cached_generation import SOURCE_BUCKET, CachedGeneration
 from modelling.translation import decoder_for
+from modelling.translator_config import GenerationConfig
 from tests.conftest import encoder_states, hf_generate, varied_translator
 
 

@@ -119,8 +119,12 @@ def test_shipped_configs_parse(name, pipeline):
     ("change", "message"),
     [
         ({"data": {"video": None}}, "task s2g needs a 'data.video' section"),
-        ({"recognition": {"use_block": 2, "freeze_block": 3}}, "freeze_block (3) is above recognition.use_block (2)"),
-        ({"recognition": {"use_block": 6}}, "recognition.use_block: 6 is not one of"),
+        (
+            {"recognition": {"encoder": {"use_block": 2, "freeze_block": 3}}},
+            "freeze_block (3) is above recognition.encoder.use_block (2)",
+        ),
+        ({"recognition": {"encoder": {"use_block": 6}}}, "recognition.encoder.use_block: 6 is not one of"),
+        ({"recognition": {"encoder": {"type": "mlp"}}}, "recognition.encoder.type: 'mlp' is not one of ['s3d'"),
         ({"data": {"video": {"root": "v", "format": "zip"}}}, "the toy videos are written as 'frames' or 'file'"),
         ({"data": {"video": {"root": "v", "temporal_rescale": [1.5, 0.5]}}}, "data.video.temporal_rescale: expected"),
         ({"data": {"video": {"root": "v", "format": "avi"}}}, "data.video.format: 'avi' is not one of"),
@@ -147,10 +151,11 @@ def test_an_s2t_config_takes_architecture_vocabularies_and_checkpoints_from_its_
     root, s2t_path = pipeline
     config = load_config(s2t_path)
     s2g, g2t = load_config(root / "s2g" / "config.yaml"), load_config(root / "g2t" / "config.yaml")
-    for key in ("use_block", "hidden_dim", "ff_dim"):
+    for key in ("hidden_dim", "ff_dim"):
         assert getattr(config.recognition, key) == getattr(s2g.recognition, key), key
+    assert config.recognition.encoder.use_block == s2g.recognition.encoder.use_block
     assert (config.model.d_model, config.model.ffn_dim) == (g2t.model.d_model, g2t.model.ffn_dim)
-    assert config.recognition.beam_size == 3 and config.recognition.freeze_block == 0  # its own choices
+    assert config.recognition.beam_size == 3 and config.recognition.encoder.freeze_block == 0  # its own choices
     assert config.tokenizer.gloss_vocab == str(root / "s2g" / "gloss_vocab.txt")
     assert config.tokenizer.text_tokenizer == str(root / "g2t" / "text_tokenizer")
     assert (config.s2t.s2g_checkpoint, config.s2t.g2t_checkpoint) == (
@@ -174,3 +179,16 @@ def test_an_s2t_config_that_disagrees_with_its_upstream_runs_is_refused(pipeline
     with pytest.raises(ConfigError, match=message):
         load_config(s2t_path, [override])
     load_config(s2t_path, ["recognition.hidden_dim=32"])  # restated as it is: accepted
+
+
+def test_a_config_written_before_encoders_were_plug_ins_loads_as_the_nested_one(tmp_path):
+    nested = tiny_s2g_config(tmp_path / "data", tmp_path / "model")
+    flat = {**nested, "recognition": {**nested["recognition"]}}
+    encoder = flat["recognition"].pop("encoder")
+    flat["recognition"].update({key: value for key, value in encoder.items() if key != "type"}, s3d_weights=None)
+    assert "type" not in flat["recognition"]  # a missing encoder type means S3D
+    old = load_config(write_config(tmp_path / "flat.yaml", flat))
+    assert old == load_config(write_config(tmp_path / "nested.yaml", nested))
+    assert old.recognition.encoder.type == "s3d" and old.recognition.encoder.use_block == 1
+    with pytest.raises(ConfigError, match="recognition.use_block and recognition.encoder.use_block disagree"):
+        load_config(write_config(tmp_path / "nested.yaml", nested), ["recognition.use_block=2"])

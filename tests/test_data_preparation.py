@@ -6,7 +6,7 @@ import pytest
 from core.config import load_config
 from core.errors import ToolkitError
 from dataset.video_reader import VideoSource
-from engine.data_preparation import check_training_data, ensure_synthetic_videos
+from engine.tasks.data_preparation import check_training_data, ensure_synthetic_videos
 from tests.conftest import tiny_s2g_config, write_config
 
 

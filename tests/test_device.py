@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine import training_run as training
 from engine.device import DeviceError, Precision, place_model, resolve_device, resolve_precision
+from engine.jobs import training_run as training
 from modelling.s3d import S3DBackbone
 from tests.conftest import tiny_config, write_config
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from modelling.encoders import StoredFeatures
 from modelling.export_graphs import DecoderStepGraph, EncoderGraph, RecognitionGraph
 from modelling.mbart_adapter import cross_keys_values
 from modelling.recognition import SignToGloss
@@ -31,7 +32,9 @@ def test_a_decoder_step_over_its_past_gives_the_full_decoders_log_probabilities(
 @torch.no_grad()
 def test_the_encoder_graph_gives_the_cross_attention_keys_and_values_of_the_encoder_states():
     torch.manual_seed(0)
-    network = SignToText(SignToGloss(VisualHead(12, 9, 8, 16)), tiny_translator(), end_ids=(2, 3)).eval()
+    network = SignToText(
+        SignToGloss(StoredFeatures(12), VisualHead(12, 9, 8, 16)), tiny_translator(), end_ids=(2, 3)
+    ).eval()
     features, lengths = torch.randn(2, 4, 8), torch.tensor([4, 2])
     cross, mask = EncoderGraph(network)(features, lengths)
     embeds, expected_mask = network.encoder_inputs(features, lengths)
@@ -48,7 +51,7 @@ def test_the_recognition_graph_runs_s3d_whole_and_gives_the_chunked_results():
     torch.manual_seed(0)
     backbone = S3DBackbone(use_block=2).eval()
     backbone.stem_chunk = 2  # a long video in the networks runs block 1 in chunks of 2 output frames
-    network = SignToGloss(VisualHead(192, 9, 8, 16)).eval()
+    network = SignToGloss(StoredFeatures(192), VisualHead(192, 9, 8, 16)).eval()
     videos, lengths = torch.randn(2, 3, 12, 16, 16), torch.tensor([12, 9])
     log_probs, features, feature_lengths = RecognitionGraph(backbone, network)(videos, lengths)
     expected = network(*backbone(videos, lengths))

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from dataset.feature_store import load_store, parts_dir, write_part
-from engine import feature_extraction as extract_feature
-from engine import training_run as training
+from engine.jobs import feature_extraction as extract_feature
+from engine.jobs import training_run as training
 from tests.conftest import tiny_config, tiny_s2g_config, torchrun, write_config
 
 pytestmark = pytest.mark.slow

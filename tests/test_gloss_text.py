@@ -26,7 +26,7 @@ def test_encode_counts_unknown_glosses_and_drops_long_samples_in_training():
     encoded = encode_samples(SAMPLES, vocab, WordTokenizer(), max_gloss_length=5, max_text_length=4, drop_too_long=True)
     assert [e.name for e in encoded.examples] == ["b"]
     assert encoded.counts == {"too long": 2, "unknown glosses": 1, "samples with unknown glosses": 1}
-    assert encoded.examples[0].gloss_ids == [vocab.stoi["SONNE"], vocab.unk_id, vocab.eos_id, vocab.lang_id]
+    assert encoded.examples[0].translator_input == [vocab.stoi["SONNE"], vocab.unk_id, vocab.eos_id, vocab.lang_id]
 
 
 def test_evaluation_truncates_instead_of_dropping():
@@ -36,8 +36,8 @@ def test_evaluation_truncates_instead_of_dropping():
     )
     assert [e.name for e in encoded.examples] == ["a", "b", "c"]
     assert encoded.examples[0].label_ids == [16, 16, 2, 5]  # keeps "</s> lang" at the end
-    assert len(encoded.examples[2].gloss_ids) == 5 + 2
-    assert encoded.examples[0].reference == "morgen regnet es"
+    assert len(encoded.examples[2].translator_input) == 5 + 2
+    assert encoded.examples[0].text == "morgen regnet es"
 
 
 def test_collate_pads_and_masks():
@@ -45,6 +45,6 @@ def test_collate_pads_and_masks():
     examples = encode_samples(SAMPLES[:2], vocab, WordTokenizer(), 10, 10, drop_too_long=True).examples
     batch = GlossTextCollator(vocab.pad_id, text_pad_id=1)(examples)
     assert batch["names"] == ["a", "b"]
-    assert batch["gloss_ids"].shape == (2, 4) and batch["labels"].shape == (2, 5)
-    assert torch.equal(batch["gloss_mask"], torch.tensor([[1, 1, 1, 1], [1, 1, 1, 1]]))
+    assert batch["translator_input"].shape == (2, 4) and batch["labels"].shape == (2, 5)
+    assert torch.equal(batch["translator_mask"], torch.tensor([[1, 1, 1, 1], [1, 1, 1, 1]]))
     assert batch["labels"][1].tolist() == [15, 2, 5, 1, 1]

@@ -5,20 +5,21 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.config import RecognitionConfig, TrainingConfig, VideoConfig
+from core.config import TrainingConfig, VideoConfig
 from core.host_transfer import to_device
 from dataset.video_preprocessing import VideoPreprocessing
 from engine.device import place_model
 from engine.optimization import build_optimizer
 from modelling.builders import build_recognition
-from modelling.recognition import ctc_loss
+from modelling.recognition import RecognitionConfig, ctc_loss
+from modelling.s3d import S3DEncoderConfig
 
 
 def test_a_host_tensor_arrives_unchanged_and_lengths_stay_on_the_host():
     lengths = torch.tensor([5, 3])
     assert torch.equal(to_device(lengths, "cpu"), lengths)
-    cfg = RecognitionConfig(use_block=1, freeze_block=0, hidden_dim=8, ff_dim=16)
-    output = build_recognition(cfg, 6, on_video=True)(torch.randn(2, 3, 5, 16, 16), lengths)
+    cfg = RecognitionConfig(S3DEncoderConfig(use_block=1, freeze_block=0), hidden_dim=8, ff_dim=16)
+    output = build_recognition(cfg, cfg.encoder.build(pretrained=False), 6)(torch.randn(2, 3, 5, 16, 16), lengths)
     assert output.lengths.device.type == "cpu" and output.lengths.tolist() == [3, 2]  # S3D halves time
 
 
@@ -26,8 +27,8 @@ def test_a_host_tensor_arrives_unchanged_and_lengths_stay_on_the_host():
 def test_a_sign_to_gloss_training_step_on_a_gpu_never_waits_for_the_device():
     """Every copy to the GPU is asynchronous and nothing is read back: CUDA's sync debug mode raises otherwise."""
     device = torch.device("cuda")
-    cfg = RecognitionConfig(use_block=2, freeze_block=1, hidden_dim=32, ff_dim=64)
-    model = place_model(build_recognition(cfg, 12, on_video=True), device).train()  # channels-last S3D
+    cfg = RecognitionConfig(S3DEncoderConfig(use_block=2, freeze_block=1), hidden_dim=32, ff_dim=64)
+    model = place_model(build_recognition(cfg, cfg.encoder.build(False), 12), device).train()  # channels-last S3D
     optimizer = build_optimizer(model, TrainingConfig(model_dir="unused"))
     preprocessing = VideoPreprocessing(VideoConfig(root="unused", img_size=64, decode_size=None))
     frames = torch.randint(0, 256, (2, 24, 80, 80, 3), dtype=torch.uint8).pin_memory()

@@ -13,9 +13,9 @@ import yaml
 
 from core.run_directory import RunDirectory
 from engine import checkpoint as checkpoint_module
-from engine import prediction
 from engine import trainer as trainer_module
-from engine import training_run as training
+from engine.jobs import prediction
+from engine.jobs import training_run as training
 from tests.conftest import tiny_config, write_config
 
 pytestmark = pytest.mark.slow

@@ -3,8 +3,15 @@
 - ``core/`` (errors, atomic file writing, the config schema, the gloss vocabulary) imports nothing of
   the project but itself;
 - ``modelling/``, ``dataset/`` and ``evaluation/`` import only ``core`` and their own package;
-- ``engine/`` imports any package but ``serving``, never a script;
-- ``serving/`` (the HTTP service) imports any package, never a script;
+- ``engine/``'s own modules (the training runtime: trainer, checkpoints, optimisation, device,
+  distributed helpers, logging, progress, the evaluation loop, the task protocol) import those
+  packages and the runtime, no task, job or deployment module;
+- ``engine/tasks/`` (the registry, the stage tasks and their parts) imports the runtime and
+  itself, no job or deployment module;
+- ``engine/jobs/`` (training run, prediction, feature extraction) imports the runtime and the tasks;
+- ``deployment/`` (the video translator, ONNX export and its backend) imports the runtime and the
+  tasks, no job;
+- ``serving/`` (the HTTP service) imports any package but the jobs, never a script;
 - scripts (the top-level ``*.py`` and ``benchmarks/``) import packages, never another script.
 
 Also read from the source: only the run directory spells a run's file names, only the task
@@ -16,6 +23,7 @@ in any release).
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,17 +32,27 @@ import pytest
 
 from tests.conftest import ROOT
 
-PACKAGES = ("core", "modelling", "dataset", "evaluation", "engine", "serving")
+PACKAGES = ("core", "modelling", "dataset", "evaluation", "engine", "deployment", "serving")
 SCRIPTS = sorted(path.stem for path in ROOT.glob("*.py"))
+LOWER = {"core", "modelling", "dataset", "evaluation"}
 ALLOWED = {
     "core": {"core"},
     "modelling": {"core", "modelling"},
     "dataset": {"core", "dataset"},
     "evaluation": {"core", "evaluation"},
-    "engine": set(PACKAGES) - {"serving"},
-    "serving": set(PACKAGES),
-    "script": set(PACKAGES),
+    "engine": LOWER | {"engine"},
+    "engine.tasks": LOWER | {"engine", "engine.tasks"},
+    "engine.jobs": LOWER | {"engine", "engine.tasks", "engine.jobs"},
+    "deployment": LOWER | {"engine", "engine.tasks", "deployment"},
+    "serving": LOWER | {"engine", "engine.tasks", "deployment", "serving"},
+    "script": LOWER | {"engine", "engine.tasks", "engine.jobs", "deployment", "serving"},
 }
+SUBPACKAGES = ("engine.tasks", "engine.jobs")
+
+
+def layer_of_module(name: str) -> str:
+    """The layer of a module: ``engine.tasks.registry`` -> ``engine.tasks``, ``engine.trainer`` -> ``engine``."""
+    return next((sub for sub in SUBPACKAGES if name == sub or name.startswith(sub + ".")), name.split(".")[0])
 
 
 def project_imports(path: Path) -> list[str]:
@@ -49,8 +67,8 @@ def project_imports(path: Path) -> list[str]:
 
 
 def layer_of(path: Path) -> str:
-    top = path.relative_to(ROOT).parts[0]
-    return top if top in PACKAGES else "script"
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return layer_of_module(".".join(parts)) if parts[0] in PACKAGES else "script"
 
 
 def sources() -> list[Path]:
@@ -61,7 +79,7 @@ def sources() -> list[Path]:
 @pytest.mark.parametrize("path", sources(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_imports_follow_the_layers(path):
     layer = layer_of(path)
-    wrong = [name for name in project_imports(path) if name.split(".")[0] not in ALLOWED[layer]]
+    wrong = [name for name in project_imports(path) if layer_of_module(name) not in ALLOWED[layer]]
     assert not wrong, f"{path.relative_to(ROOT)} ({layer}) imports {wrong}"
 
 
@@ -70,10 +88,18 @@ def test_the_rules_catch_an_upward_import(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("from engine.config_missing import x\nimport training\nfrom core.errors import ToolkitError\n")
     assert project_imports(bad) == ["engine.config_missing", "training", "core.errors"]
-    assert [n for n in project_imports(bad) if n.split(".")[0] not in ALLOWED["dataset"]] == [
+    assert [n for n in project_imports(bad) if layer_of_module(n) not in ALLOWED["dataset"]] == [
         "engine.config_missing",
         "training",
     ]
+
+
+def test_the_rules_catch_the_runtime_importing_a_task_and_a_task_a_job():
+    assert layer_of(ROOT / "engine" / "trainer.py") == "engine"
+    assert layer_of(ROOT / "engine" / "tasks" / "registry.py") == "engine.tasks"
+    assert "engine.tasks" not in ALLOWED[layer_of_module("engine.trainer")]
+    assert "engine.jobs" not in ALLOWED[layer_of_module("engine.tasks.sign_to_gloss")]
+    assert "engine.jobs" not in ALLOWED[layer_of_module("deployment.onnx_export")]
 
 
 RUN_LAYOUT_NAMES = {
@@ -126,8 +152,8 @@ def task_comparisons(tree: ast.AST) -> list[str]:
 
 @pytest.mark.parametrize("path", sources(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_code_branches_on_the_task_name_outside_the_registry(path):
-    """A stage's behaviour lives in its task class; ``engine/tasks.py`` alone maps names to classes."""
-    if str(path.relative_to(ROOT)) == "engine/tasks.py":
+    """A stage's behaviour lives in its task class; ``engine/tasks/registry.py`` alone maps names to classes."""
+    if str(path.relative_to(ROOT)) == "engine/tasks/registry.py":
         return
     branches = task_comparisons(ast.parse(path.read_text(encoding="utf-8")))
     assert not branches, f"{path.relative_to(ROOT)} branches on the task name: {branches}"
@@ -136,6 +162,16 @@ def test_no_code_branches_on_the_task_name_outside_the_registry(path):
 def test_the_task_branch_finder_finds_one():
     code = 'if config.task == "s2g" or config.task in ("s2t",) or saved.task != task:\n    pass'
     assert task_comparisons(ast.parse(code)) == ["config.task == 's2g'", "config.task in ('s2t',)"]
+
+
+BUILT_IN_TASKS = ("s2g", "g2t", "s2t")
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "core").glob("*.py")), ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_ground_floor_names_no_task(path):
+    """``core/`` validates any registered task's config: no task name is written in it, not even in a comment."""
+    words = set(re.findall(r"[a-z0-9]+", path.read_text(encoding="utf-8").lower()))
+    assert not words & set(BUILT_IN_TASKS), f"{path.relative_to(ROOT)} names {sorted(words & set(BUILT_IN_TASKS))}"
 
 
 MBART_ADAPTER = "modelling/mbart_adapter.py"

@@ -7,7 +7,7 @@ from transformers import MBartForConditionalGeneration
 import prepare_mbart
 from core.errors import ToolkitError
 from dataset.toy_sign_language import generate_split
-from engine import training_run as training
+from engine.jobs import training_run as training
 from modelling.mbart_pruning import GLOSS_EMBEDDINGS_FILE, prune_mbart
 from modelling.tokenizers import load_text_tokenizer
 from tests.conftest import tiny_config, write_config

@@ -17,18 +17,18 @@ import torch
 import yaml
 
 import translate
-from core.config import GenerationConfig
 from core.run_directory import RunDirectory
 from core.vocabulary import GlossVocabulary
 from dataset.feature_store import load_store
 from dataset.toy_sign_language import write_records
-from engine import feature_extraction as extract_feature
-from engine import training_run as training
 from engine.device import Precision
+from engine.jobs import feature_extraction as extract_feature
+from engine.jobs import training_run as training
 from modelling.recognition import SignToGloss, ctc_loss
 from modelling.s3d import S3DBackbone
 from modelling.sign_to_text import Cascade, SignToText
 from modelling.translation import GlossToText
+from modelling.translator_config import GenerationConfig
 from modelling.visual_head import VisualHead
 from tests.conftest import json_lines, s2t_config, tiny_config, tiny_s2g_config, tiny_translator, write_config
 
@@ -39,7 +39,7 @@ TARGETS = [[1, 2, 3], [4]]
 
 def recognition() -> SignToGloss:
     """S3D block 1 and a visual head: video in, gloss log-probabilities out."""
-    return SignToGloss(VisualHead(64, 10, hidden_dim=16, ff_dim=24, dropout=0.0), S3DBackbone(1, 0, 0.1))
+    return SignToGloss(S3DBackbone(1, 0, 0.1), VisualHead(64, 10, hidden_dim=16, ff_dim=24, dropout=0.0))
 
 
 def videos() -> tuple[torch.Tensor, torch.Tensor]:
@@ -70,7 +70,7 @@ def test_sign_to_text_trains_under_autocast_like_fp32(precision):
     """The S2T step that stopped on a GPU (index put of fp32 end embeddings into bf16 features)."""
     torch.manual_seed(0)
     model = SignToText(recognition(), tiny_translator(label_smoothing=0.1), end_ids=(2, 3)).train()
-    model.recognition.backbone.eval()  # batch statistics identical in both runs
+    model.recognition.encoder.eval()  # batch statistics identical in both runs
     reference, reference_grads = losses_and_gradients(model, s2t_loss, None)
     loss, grads = losses_and_gradients(model, s2t_loss, precision)
     assert loss == pytest.approx(reference, rel=0.03)

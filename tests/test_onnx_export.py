@@ -49,7 +49,7 @@ def test_onnx_translations_equal_pytorchs(exported, speaking_s2t, pipeline, caps
 
 
 def test_the_onnx_backend_batches_videos_as_pytorch_does(exported, pipeline):
-    from engine.onnx_backend import OnnxTranslator
+    from deployment.onnx_backend import OnnxTranslator
 
     root, _ = pipeline
     translator = OnnxTranslator(exported)
@@ -71,8 +71,8 @@ def test_a_missing_export_is_named(speaking_s2t, pipeline, tmp_path, capsys):
 
 
 def test_onnxruntime_providers_follow_the_device(monkeypatch):
-    from engine import onnx_backend
-    from engine.onnx_backend import execution_providers
+    from deployment import onnx_backend
+    from deployment.onnx_backend import execution_providers
 
     cpu, cuda = ["CPUExecutionProvider"], ["CUDAExecutionProvider", "CPUExecutionProvider"]
     monkeypatch.setattr(onnx_backend.onnxruntime, "get_available_providers", lambda: cpu)

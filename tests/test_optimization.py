@@ -27,6 +27,14 @@ def test_per_module_learning_rates_and_no_decay_for_1d_parameters():
     assert isinstance(optimizer, torch.optim.AdamW)
 
 
+def test_a_module_under_its_old_name_gets_its_learning_rate():
+    model = TwoPart()
+    model.renamed_modules = {"backbone": "encoder"}
+    config = TrainingConfig(model_dir="x", learning_rate=1e-3, module_learning_rates={"backbone": 1e-4})
+    groups = {g["name"]: g for g in build_optimizer(model, config).param_groups}
+    assert groups["encoder"]["lr"] == 1e-4 and groups["head"]["lr"] == 1e-3
+
+
 def test_unknown_module_is_named():
     config = TrainingConfig(model_dir="x", module_learning_rates={"translater": 1e-5})
     with pytest.raises(OptimizationError, match=r"no module named \['translater'\]"):

@@ -14,9 +14,9 @@ import yaml
 from core.config import load_config
 from core.run_directory import RunDirectory
 from dataset.video_reader import VideoSource
-from engine import prediction
-from engine import training_run as training
-from engine.data_preparation import ensure_synthetic_videos
+from engine.jobs import prediction
+from engine.jobs import training_run as training
+from engine.tasks.data_preparation import ensure_synthetic_videos
 from tests.conftest import tiny_s2g_config, torchrun, write_config
 
 pytestmark = pytest.mark.slow

@@ -1,8 +1,9 @@
 import torch
 
-from core.config import GenerationConfig
+from modelling.encoders import StoredFeatures
 from modelling.recognition import SignToGloss
 from modelling.sign_to_text import SignToText, VLMapper
+from modelling.translator_config import GenerationConfig
 from modelling.visual_head import VisualHead
 from tests.conftest import tiny_translator
 
@@ -10,7 +11,9 @@ from tests.conftest import tiny_translator
 def tiny_model() -> SignToText:
     torch.manual_seed(0)
     return SignToText(
-        SignToGloss(VisualHead(24, 10, hidden_dim=12, ff_dim=20, dropout=0.0)), tiny_translator(), (2, 3)
+        SignToGloss(StoredFeatures(24), VisualHead(24, 10, hidden_dim=12, ff_dim=20, dropout=0.0)),
+        tiny_translator(),
+        (2, 3),
     ).eval()
 
 

@@ -13,10 +13,10 @@ import translate
 from core.config import load_config
 from dataset.sign_video import SkippedVideo, collate_videos
 from dataset.video_reader import read_video_file, write_video_file
-from engine import prediction
-from engine import training_run as training
 from engine.distributed import setup_distributed
-from engine.tasks import build_task
+from engine.jobs import prediction
+from engine.jobs import training_run as training
+from engine.tasks.registry import build_task
 from tests.conftest import json_lines, s2t_config, tiny_s2g_config, torchrun, write_config
 
 pytestmark = pytest.mark.slow
@@ -154,11 +154,11 @@ def test_end_to_end_on_video_starts_s3d_from_the_s2g_checkpoint(pipeline, tmp_pa
     path = write_config(tmp_path / "s2t_video.yaml", config)
     assert training.main(["--config", str(path)]) == 0
     model_dir = tmp_path / "model"
-    assert "visual head and S3D initialised from" in (model_dir / "train.log").read_text()
+    assert "visual head and encoder initialised from" in (model_dir / "train.log").read_text()
     report = json.loads((model_dir / "predictions" / "report.json").read_text())
     assert report["test"]["counts"]["samples"] == 12 and "test-cascade" in report
     state = torch.load(model_dir / "best.ckpt", weights_only=False)
-    assert state["metadata"]["input"] == "video" and any(k.startswith("recognition.backbone.") for k in state["model"])
+    assert state["metadata"]["input"] == "video" and any(k.startswith("recognition.encoder.") for k in state["model"])
     video = root / "data" / "test" / "toy-00001.mp4"
     capsys.readouterr()  # the training run's own table
     assert translate.main(["--config", str(path), str(video), "--json"]) == 0
@@ -175,7 +175,7 @@ def test_a_batch_without_readable_videos_is_a_weightless_pass_through_every_modu
     task.prepare(create=False)
     model = task.build_model().train()
     batch = collate_videos([SkippedVideo("train/x", "unreadable"), SkippedVideo("train/y", "unreadable")])
-    loss = task.loss(model, batch, torch.device("cpu"))
+    loss = task.loss(model, batch, torch.device("cpu")).total
     loss.backward()
     assert loss.item() == 0.0 and task.training_counts["unreadable videos skipped"] == 2
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]

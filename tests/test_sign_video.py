@@ -31,7 +31,7 @@ def test_missing_videos_are_counted_in_training_and_an_error_otherwise(videos):
     encoded = encode_video_samples(samples("a", "absent", "b"), "train", videos, VOCAB, skip_missing=True)
     assert [e.name for e in encoded.examples] == ["a", "b"]
     assert encoded.counts["missing videos"] == 1
-    assert encoded.examples[0].gloss_ids == [VOCAB.stoi["BOOK"], VOCAB.stoi["BUY"]]  # CTC targets: no specials
+    assert encoded.examples[0].ctc_targets == [VOCAB.stoi["BOOK"], VOCAB.stoi["BUY"]]  # CTC targets: no specials
     with pytest.raises(VideoError, match=r"1 dev video\(s\) not found .* absent.mp4"):
         encode_video_samples(samples("a", "absent"), "dev", videos, VOCAB, skip_missing=False)
 
@@ -40,7 +40,7 @@ def test_unknown_glosses_are_counted(videos):
     encoded = encode_video_samples(samples("a"), "train", videos, VOCAB, skip_missing=True)
     assert encoded.counts["unknown glosses"] == 0
     odd = encode_video_samples([Sample("a", "BOOK ZEBRA", "t")], "train", videos, VOCAB, skip_missing=True)
-    assert odd.counts["unknown glosses"] == 1 and odd.examples[0].gloss_ids == [VOCAB.stoi["BOOK"], VOCAB.unk_id]
+    assert odd.counts["unknown glosses"] == 1 and odd.examples[0].ctc_targets == [VOCAB.stoi["BOOK"], VOCAB.unk_id]
 
 
 def test_loading_samples_lengths_pads_short_videos_and_skips_unreadable_ones(videos):

@@ -16,9 +16,8 @@ from core.config import load_config
 from core.errors import ToolkitError
 from dataset.video_reader import VideoError
 from engine.distributed import setup_distributed
-from engine.sign_to_text_task import SignToTextTask
 from engine.task_protocol import Task
-from engine.tasks import build_task
+from engine.tasks.registry import build_task
 from tests.conftest import s2t_config, tiny_config, tiny_s2g_config, write_config
 
 
@@ -58,7 +57,7 @@ def test_one_training_step_through_the_protocol_gives_a_finite_loss_and_every_gr
     task = prepared(configs[name])
     torch.manual_seed(0)
     model = task.build_model().train()
-    loss = task.loss(model, first_batch(task), torch.device("cpu"))
+    loss = task.loss(model, first_batch(task), torch.device("cpu")).total
     loss.backward()
     assert torch.isfinite(loss) and loss.item() > 0 and has_gradients(model)
 
@@ -77,10 +76,10 @@ def test_targets_are_built_once_and_framed_only_for_the_translator(configs):
     s2g, g2t, s2t, s2t_video = (prepared(configs[name]) for name in ("s2g", "g2t", "s2t", "s2t_video"))
     vocab = g2t.vocab
     for example in g2t.split("dev").examples:
-        assert example.gloss_ids == vocab.frame(example.targets) == [*example.targets, *vocab.end_ids]
-    ctc_targets = {e.name: e.gloss_ids for e in s2g.split("dev").examples}
+        assert example.translator_input == vocab.frame(example.ctc_targets) == [*example.ctc_targets, *vocab.end_ids]
+    ctc_targets = {e.name: e.ctc_targets for e in s2g.split("dev").examples}
     for task in (s2t, s2t_video):  # CTC targets carry no special id, whatever the input
-        assert {e.name: e.gloss_ids for e in task.split("dev").examples} == ctc_targets
+        assert {e.name: e.ctc_targets for e in task.split("dev").examples} == ctc_targets
     labels = {e.name: e.label_ids for e in g2t.split("dev").examples}
     assert {e.name: e.label_ids for e in s2t_video.split("dev").examples} == labels
 
@@ -93,9 +92,12 @@ def test_sign_to_text_loss_is_the_weighted_sum_of_ctc_and_translation(configs):
     losses = {}
     for weights in ((1.0, 0.0), (0.0, 1.0), (0.5, 2.0)):
         s2t = dataclasses.replace(task.config.s2t, recognition_weight=weights[0], translation_weight=weights[1])
-        task.config = dataclasses.replace(task.config, s2t=s2t)
-        losses[weights] = task.loss(model, batch, torch.device("cpu")).item()
+        task.config = task.config.replace(s2t=s2t)
+        loss = task.loss(model, batch, torch.device("cpu"))
+        losses[weights] = loss.total.item()
+        parts = {name: part.item() for name, part in loss.parts.items()}
     assert losses[(0.5, 2.0)] == pytest.approx(0.5 * losses[(1.0, 0.0)] + 2.0 * losses[(0.0, 1.0)], rel=1e-5)
+    assert parts == pytest.approx({"ctc": losses[(1.0, 0.0)], "translation": losses[(0.0, 1.0)]}, rel=1e-5)
 
 
 def test_a_training_batch_without_a_readable_video_is_counted_and_weightless(configs):
@@ -103,7 +105,7 @@ def test_a_training_batch_without_a_readable_video_is_counted_and_weightless(con
     model = task.build_model().train()
     batch = first_batch(task, size=2)
     unreadable = {**batch, "frames": None, "names": [], "padded": [], "skipped": [("a", "broken"), ("b", "broken")]}
-    loss = task.loss(model, unreadable, torch.device("cpu"))
+    loss = task.loss(model, unreadable, torch.device("cpu")).total
     loss.backward()
     assert loss.item() == 0.0 and has_gradients(model)  # every rank takes part in DDP's gradient exchange
     assert task.training_counts == Counter({"unreadable videos skipped": 2})
@@ -112,7 +114,7 @@ def test_a_training_batch_without_a_readable_video_is_counted_and_weightless(con
 def test_evaluation_names_the_sample_whose_video_cannot_be_read(configs):
     task = prepared(configs["s2g"])
     example = task.split("dev").examples[1]
-    video = task.videos.root / example.location
+    video = task.inputs.preprocessing.source.root / example.location
     original = video.read_bytes()
     try:
         video.write_bytes(b"not a video")
@@ -131,4 +133,4 @@ def test_only_sign_to_text_compares_with_the_cascade(configs):
 def test_a_script_for_one_stage_refuses_another_stages_config(tmp_path, toy_data):
     config = load_config(write_config(tmp_path / "g2t.yaml", tiny_config(toy_data, tmp_path / "m")))
     with pytest.raises(ToolkitError, match="translate.py needs an s2t config, got task 'g2t'"):
-        build_task(config, setup_distributed("cpu", "fp32"), SignToTextTask, "translate.py")
+        build_task(config, setup_distributed("cpu", "fp32"), "video_front_end", "translate.py")

@@ -10,12 +10,12 @@ from torch import nn
 
 from core.config import load_config
 from core.run_directory import RunDirectory
-from dataset.batching import InMemoryExamples
+from dataset.batching import BucketBatchSampler, InMemoryExamples
 from dataset.gloss_text import EncodedSplit
 from engine.checkpoint import load_checkpoint
 from engine.distributed import setup_distributed
 from engine.run_logging import setup_logger
-from engine.task_protocol import Task
+from engine.task_protocol import Task, TrainingLoss
 from engine.trainer import Trainer
 from evaluation.report import EvaluationResult
 from tests.conftest import tiny_config, write_config
@@ -24,15 +24,17 @@ from tests.conftest import tiny_config, write_config
 class LineTask:
     """Fit y = 3x - 1 with one linear unit; the metric is the dev mean squared error."""
 
-    metric, higher_is_better = "mse", False
+    name, metric, higher_is_better = "line", "mse", False
 
     def __init__(self, config, context) -> None:
         self.config, self.context = config, context
-        self.videos = None
         self.training_counts: Counter = Counter()
         generator = torch.Generator().manual_seed(0)
         xs = {split: torch.rand(n, generator=generator) * 2 - 1 for split, n in (("train", 96), ("dev", 32))}
         self.data = {split: [(float(x), 3 * float(x) - 1) for x in values] for split, values in xs.items()}
+
+    def check_training_data(self) -> None:
+        pass
 
     def prepare(self, create: bool) -> None:
         pass
@@ -46,8 +48,9 @@ class LineTask:
     def collator(self):
         return lambda items: {"x": torch.tensor([[x] for x, _ in items]), "y": torch.tensor([y for _, y in items])}
 
-    def example_length(self, example) -> int:
-        return 1
+    def batch_sampler(self, split: str, training: bool) -> BucketBatchSampler:
+        cfg = self.config.training
+        return BucketBatchSampler([1] * len(self.data[split]), cfg.batch_size, shuffle=training, seed=cfg.seed)
 
     def build_model(self) -> nn.Module:
         return nn.Linear(1, 1)
@@ -55,8 +58,8 @@ class LineTask:
     def checkpoint_metadata(self) -> dict:
         return {"task": "line"}
 
-    def loss(self, model: nn.Module, batch: dict, device: torch.device) -> torch.Tensor:
-        return nn.functional.mse_loss(model(batch["x"]).squeeze(1), batch["y"])
+    def loss(self, model: nn.Module, batch: dict, device: torch.device) -> TrainingLoss:
+        return TrainingLoss(nn.functional.mse_loss(model(batch["x"]).squeeze(1), batch["y"]), {})
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, split: str) -> EvaluationResult:
@@ -121,8 +124,9 @@ def test_each_loss_is_read_only_after_the_next_step_is_queued(line_trainer, monk
 
     def train_step(batch):
         events.append(f"step {len(losses)}")
-        losses.append(real_train_step(batch))
-        return losses[-1]
+        step = real_train_step(batch)
+        losses.append(step.total)
+        return step
 
     monkeypatch.setattr(torch.Tensor, "item", item)
     monkeypatch.setattr(trainer, "_train_step", train_step)
@@ -135,8 +139,8 @@ def test_each_loss_is_read_only_after_the_next_step_is_queued(line_trainer, monk
 def test_a_non_finite_loss_stops_training_naming_the_step_before_any_checkpoint_holds_it(line_trainer, tmp_path):
     trainer = line_trainer(epochs=2)
     loss = trainer.task.loss
-    trainer.task.loss = lambda model, batch, device: (
-        loss(model, batch, device) * (float("nan") if trainer.step == 14 else 1.0)
+    trainer.task.loss = lambda model, batch, device: TrainingLoss(
+        loss(model, batch, device).total * (float("nan") if trainer.step == 14 else 1.0), {}
     )
     with pytest.raises(FloatingPointError, match="loss is nan at step 15"):
         trainer.train()

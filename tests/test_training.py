@@ -17,8 +17,8 @@ import torch
 import yaml
 
 from core.run_directory import RunDirectory
-from engine import prediction
-from engine import training_run as training
+from engine.jobs import prediction
+from engine.jobs import training_run as training
 from tests.conftest import ROOT, free_port, tiny_config, torchrun, torchrun_command, torchrun_env, write_config
 
 pytestmark = pytest.mark.slow

@@ -3,10 +3,10 @@ import math
 import pytest
 import torch
 
-from core.config import GenerationConfig, ModelConfig
 from core.vocabulary import GlossVocabulary
 from modelling.tokenizers import load_text_tokenizer
 from modelling.translation import GlossToText, TextTranslator, TranslatorError, build_mbart
+from modelling.translator_config import GenerationConfig, ModelConfig
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def test_forward_backward_on_pretrained_from_disk(pretrained):
         ["i buy a book .", "she did not eat an apple yesterday ."],
     )
     model.train()
-    loss = model(b["gloss_ids"], b["gloss_mask"], b["labels"])
+    loss = model(b["translator_input"], b["translator_mask"], b["labels"])
     assert loss.ndim == 0 and math.isfinite(loss.item())
     # near-uniform predictions at initialisation: loss close to log(vocabulary size)
     assert abs(loss.item() - math.log(len(tokenizer))) < 1.5
@@ -64,7 +64,9 @@ def test_training_and_generation_agree_on_decoder_start(pretrained):
     model.eval()
     lang_id = tokenizer.convert_tokens_to_ids("en_XX")
     b = batch(vocab, tokenizer, ["IX-1 BOOK BUY", "YESTERDAY IX-3 APPLE EAT NOT"], ["x .", "y ."])
-    generated = model.generate(b["gloss_ids"], b["gloss_mask"], GenerationConfig(num_beams=1, max_length=12))
+    generated = model.generate(
+        b["translator_input"], b["translator_mask"], GenerationConfig(num_beams=1, max_length=12)
+    )
     assert (generated[:, 0] == lang_id).all()
     # labels in mBART's format: the generated text tokens, then the language code
     labels = torch.cat([generated[:, 1:], torch.full((len(generated), 1), tokenizer.pad_token_id)], dim=1)
@@ -73,7 +75,9 @@ def test_training_and_generation_agree_on_decoder_start(pretrained):
     decoder_inputs = model.translator.decoder_inputs(labels)
     torch.testing.assert_close(decoder_inputs[:, : generated.shape[1]], generated)
     logits = model.translator.mbart(
-        inputs_embeds=model.embed(b["gloss_ids"]), attention_mask=b["gloss_mask"], decoder_input_ids=decoder_inputs
+        inputs_embeds=model.embed(b["translator_input"]),
+        attention_mask=b["translator_mask"],
+        decoder_input_ids=decoder_inputs,
     ).logits
     for row, sequence in enumerate(generated):
         # every generated token but the last (which max_length may force to </s>) is the argmax

@@ -1,4 +1,4 @@
-"""Videos -> glosses with their times and sentences, one at a time or as a batch (engine/video_translation.py)."""
+"""Videos -> glosses with their times and sentences, one at a time or as a batch (deployment/video_translation.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import torch
 
 from core.config import load_config
 from core.run_directory import RunDirectory
+from deployment.video_translation import GlossSpan, VideoTranslator, gloss_spans
 from engine.distributed import setup_distributed
-from engine.video_translation import GlossSpan, VideoTranslator, gloss_spans
 
 pytestmark = pytest.mark.slow
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import torch
@@ -10,28 +9,30 @@ from torch import nn
 
 from core.config import Config
 from core.host_transfer import to_device
-from core.run_directory import RunDirectory
-from core.vocabulary import GlossVocabulary
-from dataset.batching import InMemoryExamples
-from dataset.gloss_text import EncodedSplit, GlossTextCollator, GlossTextExample
-from engine.data_preparation import (
+from dataset.annotations import PreparedSplit
+from dataset.gloss_text import EncodedSplit, GlossTextExample
+from engine.distributed import DistributedContext, run_on_main
+from engine.inference import infer_split
+from engine.run_logging import get_logger
+from engine.task_protocol import TrainingLoss
+from engine.tasks.base import TranslationTask
+from engine.tasks.data_preparation import (
     encode_text_split,
     ensure_gloss_vocabulary,
     ensure_synthetic_annotations,
     load_gloss_vocabulary,
     read_split,
 )
-from engine.decoders import TextDecoder
-from engine.distributed import DistributedContext, run_on_main
-from engine.inference import infer_split
-from engine.input_sources import GlossInput
-from engine.run_logging import get_logger
+from engine.tasks.decoders import TextDecoder
+from engine.tasks.input_sources import GlossInput
+from engine.tasks.registry import register_task
 from evaluation.report import EvaluationResult
 from evaluation.scoring import score_translation
 from modelling.builders import build_gloss_to_text
 from modelling.mbart_pruning import load_gloss_embeddings
-from modelling.tokenizers import load_text_tokenizer, train_text_tokenizer
+from modelling.tokenizers import TokenizerConfig, load_text_tokenizer, train_text_tokenizer
 from modelling.translation import GlossToText
+from modelling.translator_config import GenerationConfig, ModelConfig
 
 
 def text_tokenizer_dir(config: Config) -> str | None:
@@ -39,21 +40,13 @@ def text_tokenizer_dir(config: Config) -> str | None:
     return config.tokenizer.text_tokenizer or config.model.pretrained
 
 
-class GlossToTextTask:
+@register_task("g2t", sections={"tokenizer": TokenizerConfig, "model": ModelConfig, "generation": GenerationConfig})
+class GlossToTextTask(TranslationTask):
     """Everything the trainer and prediction need to know about Gloss2Text."""
 
-    metric = "bleu4"
-    higher_is_better = True
-
     def __init__(self, config: Config, context: DistributedContext) -> None:
-        self.config, self.context = config, context
-        self.run = RunDirectory.of(config)
-        self.vocab: GlossVocabulary | None = None
-        self.tokenizer = None
-        self.inputs: GlossInput | None = None  # once the vocabularies are loaded
-        self.videos = None  # reads no video
-        self._splits: dict[str, EncodedSplit] = {}
-        self.training_counts: Counter = Counter()  # text input has nothing to skip while training
+        super().__init__(config, context)
+        self.inputs = GlossInput(context.device)  # text input has nothing to skip while training
 
     # ----- preparation -------------------------------------------------------------------
     def prepare(self, create: bool) -> None:
@@ -63,7 +56,7 @@ class GlossToTextTask:
         data = self.config.data
         self.vocab = load_gloss_vocabulary(self.config, self.run)
         self.tokenizer = load_text_tokenizer(self._tokenizer_dir(), data.src_lang, data.tgt_lang)
-        self.inputs = GlossInput(self.vocab, self.tokenizer.pad_token_id, self.context.device)
+        self.inputs.use_vocabularies(self.vocab, self.tokenizer.pad_token_id)
 
     def _tokenizer_dir(self) -> Path:
         return Path(text_tokenizer_dir(self.config) or self.run.text_tokenizer)
@@ -83,25 +76,14 @@ class GlossToTextTask:
             get_logger().info("trained a sentencepiece text tokenizer on %d train texts", len(texts))
 
     # ----- data ----------------------------------------------------------------------------
-    def split(self, split: str) -> EncodedSplit:
-        """The encoded examples of ``split`` (cached), with skipped and unknown counts logged."""
-        if split not in self._splits:
-            prepared, encoded = encode_text_split(self.config, split, self.vocab, self.tokenizer)
-            encoded.counts = Counter({"samples": len(encoded.examples)}) + prepared.skipped + encoded.counts
-            self._splits[split] = encoded
-        return self._splits[split]
-
-    def dataset(self, split: str, training: bool = True) -> InMemoryExamples:
-        """What the DataLoader iterates over: the encoded examples (the same in training and evaluation)."""
-        return self.inputs.dataset(self.split(split).examples, training)
-
-    def collator(self) -> GlossTextCollator:
-        return self.inputs.collator()
+    def encode(self, split: str) -> tuple[PreparedSplit, EncodedSplit]:
+        """The samples of ``split`` with their gloss and label ids."""
+        return encode_text_split(self.config, split, self.vocab, self.tokenizer)
 
     @staticmethod
     def example_length(example: GlossTextExample) -> int:
         """Training batches balance source and target lengths (evaluation sorts by the source alone)."""
-        return len(example.gloss_ids) + len(example.label_ids)
+        return len(example.translator_input) + len(example.label_ids)
 
     # ----- model ---------------------------------------------------------------------------
     def build_model(self) -> GlossToText:
@@ -126,18 +108,14 @@ class GlossToTextTask:
 
     def checkpoint_metadata(self) -> dict:
         """What a checkpoint must agree on to be loaded into this task's model."""
-        return {"task": "g2t", "glosses": self.vocab.glosses, "text_vocab_size": len(self.tokenizer)}
+        return {"task": self.name, "glosses": self.vocab.glosses, "text_vocab_size": len(self.tokenizer)}
 
-    def loss(self, model: nn.Module, batch: dict, device: torch.device) -> torch.Tensor:
+    def loss(self, model: nn.Module, batch: dict, device: torch.device) -> TrainingLoss:
         """Label-smoothed cross-entropy of the text labels."""
-        return model(*self.inputs.network_input(batch, training=True), to_device(batch["labels"], device))
+        inputs = self.inputs.network_input(batch, training=True)
+        return TrainingLoss(model(*inputs, to_device(batch["labels"], device)), {})
 
     # ----- evaluation ----------------------------------------------------------------------
-    @staticmethod
-    def comparisons(split: str) -> list[EvaluationResult]:
-        """No further rows beside the model's."""
-        return []
-
     def evaluate(self, model: GlossToText, split: str) -> EvaluationResult:
         """Translate every example of ``split`` (sharded over ranks) and score the result."""
         encoded, generation = self.split(split), self.config.generation
@@ -147,8 +125,9 @@ class GlossToTextTask:
             return decode(model.generate(gloss_ids, gloss_mask, generation))
 
         examples = encoded.examples
-        hypotheses = infer_split(
+        result = infer_split(
             model, self.inputs, examples, split, generation.batch_size, translate, self.context, f"translate {split}"
         )
-        names, references = [e.name for e in examples], [e.reference for e in examples]
-        return score_translation(split, names, hypotheses, references, self.config.data.level, encoded.counts)
+        names, references = [e.name for e in examples], [e.text for e in examples]
+        counts = {**encoded.counts, **result.input_counts}
+        return score_translation(split, names, result.outputs, references, self.config.data.level, counts)

@@ -25,7 +25,7 @@ from torch.export import Dim
 
 from core.errors import ToolkitError
 from core.run_directory import ExportDirectory
-from engine.video_translation import VideoTranslator
+from deployment.video_translation import VideoTranslator
 from modelling.export_graphs import DecoderStepGraph, EncoderGraph, RecognitionGraph
 from modelling.s3d import S3DBackbone
 from modelling.sign_to_text import Cascade, SignToText
@@ -164,7 +164,7 @@ def export_run(
     if isinstance(translator.model, Cascade):
         raise ExportError("export.py exports the joint Sign2Text model; the cascade is not exported")
     checks = export_network(
-        translator.model, translator.backbone, translator.preprocessing.config.img_size, output, report
+        translator.model, translator.encoder, translator.preprocessing.config.img_size, output, report
     )
     _write_settings(translator, output, checks)
     return checks

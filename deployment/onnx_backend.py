@@ -1,7 +1,7 @@
 """Translate videos with an ONNX export through onnxruntime: ``translate.py --backend onnx``.
 
 :class:`OnnxTranslator` reads an :class:`~core.run_directory.ExportDirectory` and does what
-:class:`~engine.video_translation.VideoTranslator` does with the PyTorch networks: the same video
+:class:`~deployment.video_translation.VideoTranslator` does with the PyTorch networks: the same video
 decoding and preprocessing, S3D and the visual head per group of equal frame count, CTC beam search
 for the glosses, the encoder on the whole batch, and beam search (:mod:`modelling.beam_search`)
 over the decoder step with its keys and values carried between steps.
@@ -16,16 +16,18 @@ import numpy as np
 import onnxruntime
 import torch
 
-from core.config import GenerationConfig, VideoConfig
+from core.config import VideoConfig
 from core.errors import ToolkitError
 from core.run_directory import ExportDirectory
 from core.vocabulary import GlossVocabulary
+from dataset.batching import equal_length_batches
 from dataset.video_preprocessing import VideoPreprocessing
-from engine.decoders import TextDecoder
-from engine.video_translation import DecodedVideo, Translation, decode_video, describe, equal_length_groups
+from deployment.video_translation import DecodedVideo, Translation, decode_video, describe
+from engine.tasks.decoders import TextDecoder
 from modelling.beam_search import beam_search
 from modelling.ctc_decoding import CTCBeamSearch
 from modelling.tokenizers import load_text_tokenizer
+from modelling.translator_config import GenerationConfig
 
 CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
 
@@ -129,8 +131,9 @@ class OnnxTranslator:
         """Each video's gloss log-probabilities and gloss features over its valid steps."""
         log_probs: list = [None] * len(videos)
         features: list = [None] * len(videos)
-        for length, members in equal_length_groups(videos).items():
+        for members in equal_length_batches([len(video.frames) for video in videos]):
             frames = torch.stack([videos[i].frames for i in members])
+            length = len(frames[0])
             clips = self.preprocessing.network_input(frames, torch.device("cpu"), training=False).contiguous()
             lengths = np.full(len(members), length, dtype=np.int64)
             out = self.networks.recognise(clips.numpy(), lengths)

@@ -15,13 +15,12 @@ from core.errors import ToolkitError
 from core.run_directory import RunDirectory
 from engine.checkpoint import CheckpointError, latest_checkpoint
 from engine.cli import add_common_arguments, run_cli
-from engine.data_preparation import check_training_data
 from engine.distributed import DistributedContext, barrier, restart_count, run_on_main
-from engine.prediction import predict
+from engine.jobs.prediction import predict
 from engine.run_logging import get_logger, setup_logger
 from engine.run_start import restored_on_failure
 from engine.task_protocol import Task
-from engine.tasks import build_task
+from engine.tasks.registry import build_task
 from engine.trainer import Trainer
 
 
@@ -91,7 +90,7 @@ def train(args: argparse.Namespace, config: Config, context: DistributedContext)
 
     def check_before_writing() -> Path | None:
         resume_from = checkpoint_to_resume(args.resume, run, restarted=restart_count() > 0)
-        check_training_data(config, task.videos)
+        task.check_training_data()
         return resume_from
 
     resume_from = run_on_main(check_before_writing)  # rank 0 reads; if it fails, every rank stops with its message

@@ -14,15 +14,14 @@ from pathlib import Path
 from torch import nn
 
 from core.config import Config
-from core.errors import ToolkitError
 from core.run_directory import PredictionFiles, RunDirectory
-from engine.checkpoint import load_checkpoint, load_model_weights
+from engine.checkpoint import load_checkpoint, load_matching_model
 from engine.cli import add_common_arguments, run_cli
 from engine.device import place_model
 from engine.distributed import DistributedContext
 from engine.run_logging import get_logger, setup_logger
 from engine.task_protocol import Task
-from engine.tasks import build_task
+from engine.tasks.registry import build_task
 from evaluation.report import EvaluationResult, format_table, write_hypotheses, write_report
 
 
@@ -35,19 +34,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--output-dir", help="where to write hypotheses and the report (default: <model_dir>/predictions)"
     )
     return parser.parse_args(argv)
-
-
-def load_matching_model(task: Task, state: dict, ckpt: str | Path, model: nn.Module | None = None) -> nn.Module:
-    """``task``'s model (built unless given) with the weights of checkpoint ``state``, after checking it fits."""
-    expected = task.checkpoint_metadata()
-    if state.get("metadata") != expected:
-        differing = sorted(k for k in expected if state.get("metadata", {}).get(k) != expected[k])
-        raise ToolkitError(
-            f"{ckpt}: checkpoint does not match this config's task/vocabularies (differs in {differing})"
-        )
-    model = model or task.build_model()
-    load_model_weights(model, state, ckpt)
-    return model
 
 
 def predict(

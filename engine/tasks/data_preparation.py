@@ -16,6 +16,7 @@ from dataset.toy_sign_video import write_toy_videos
 from dataset.video_reader import VideoSource
 from engine.progress import progress_bar
 from engine.run_logging import get_logger
+from engine.task_protocol import InputSource
 
 SPLITS = ("train", "dev", "test")
 
@@ -95,11 +96,10 @@ def read_split(config: Config, split: str) -> PreparedSplit:
     return prepared
 
 
-def check_training_data(config: Config, videos: VideoSource | None) -> None:
+def check_training_data(config: Config, inputs: InputSource) -> None:
     """One clear error, before any file is written, when the train split leaves nothing to train on.
 
-    ``videos``: where the task reads its training videos (None: it reads no video); none of the
-    train videos being there is an error.
+    ``inputs``: what the task reads; none of the train samples' inputs being there is an error.
 
     The toy data set is not checked before it exists: it is generated when the task prepares, never
     over an existing file. Its text-only form is written all at once, so only when none of its three
@@ -116,17 +116,8 @@ def check_training_data(config: Config, videos: VideoSource | None) -> None:
     train = prepare_samples(read_annotations(data.train, data.format), data.level, data.lowercase_text)
     if not train.samples:
         raise ToolkitError(f"{data.train}: nothing to train on: every sample was skipped ({dict(train.skipped)})")
-    if videos is not None and data.synthetic is None:
-        _check_some_train_video_exists(videos, [sample.name for sample in train.samples])
-
-
-def _check_some_train_video_exists(videos: VideoSource, names: list[str]) -> None:
-    locations = [videos.location("train", name) for name in names]
-    if len(videos.missing(locations)) == len(locations):
-        raise ToolkitError(
-            f"data.video: none of the {len(locations)} train videos is under {videos.root} "
-            f"(the first would be {locations[0]}, from data.video.path '{videos.template}')"
-        )
+    if data.synthetic is None:
+        inputs.check_training_inputs([sample.name for sample in train.samples])
 
 
 def _check_toy_annotations_all_or_none(config: Config) -> None:

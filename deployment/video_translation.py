@@ -11,7 +11,6 @@ recognised glosses to the gloss probabilities.
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -19,20 +18,19 @@ from typing import Protocol
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from core.config import Config, config_from_dict
+from core.config import Config
 from core.errors import ToolkitError
 from core.run_directory import RunDirectory
 from core.vocabulary import GlossVocabulary
+from dataset.batching import equal_length_batches
 from dataset.video_preprocessing import VideoPreprocessing
 from dataset.video_reader import probe_video_file
-from engine.checkpoint import load_checkpoint, load_submodule, load_task_checkpoint
-from engine.decoders import GlossDecoder, TextDecoder
+from engine.checkpoint import load_checkpoint, load_matching_model
 from engine.device import place_model
 from engine.distributed import DistributedContext
-from engine.prediction import load_matching_model
-from engine.sign_to_text_task import SignToTextTask
-from engine.tasks import build_task
-from modelling.builders import build_backbone
+from engine.tasks.decoders import GlossDecoder, TextDecoder
+from engine.tasks.registry import build_task
+from engine.tasks.sign_to_text import SignToTextTask
 from modelling.ctc_decoding import BLANK, align
 from modelling.recognition import RecognitionOutput
 from modelling.sign_to_text import Cascade
@@ -83,7 +81,7 @@ class Translation:
 
 
 class Translator(Protocol):
-    """Reads and translates videos: :class:`VideoTranslator` (PyTorch) or ``engine.onnx_backend.OnnxTranslator``."""
+    """Reads and translates videos: :class:`VideoTranslator` (PyTorch) or ``deployment.onnx_backend.OnnxTranslator``."""
 
     preprocessing: VideoPreprocessing
 
@@ -107,16 +105,16 @@ def gloss_spans(probabilities: torch.Tensor, gloss_ids: list[int], glosses: list
 
 
 class VideoTranslator:
-    """The S2T model (or the cascade) with its S3D backbone and video preprocessing, ready for videos.
+    """The S2T model (or the cascade) with the encoder and video preprocessing its features come from.
 
-    A model trained end to end runs its own S3D on the task's video preprocessing; one trained on
-    features gets S3D and the video preprocessing from the S2G run that extracted them.
+    What turns a video into features the task says (:meth:`SignToTextTask.video_front_end`): a model
+    trained end to end runs its own encoder on the task's video preprocessing; one trained on
+    features gets the encoder and the video preprocessing of the S2G run that extracted them.
     """
 
     def __init__(self, task: SignToTextTask, ckpt: str | Path | None, cascade: bool) -> None:
         self.task, self.device = task, task.context.device
-        s2g_path = task.config.s2t.s2g_checkpoint
-        if s2g_path is None:
+        if task.config.s2t.s2g_checkpoint is None:
             raise ToolkitError("translating videos needs s2t.s2g_checkpoint in the config (its S3D and video settings)")
         if cascade:
             self.model = task.cascade_model()
@@ -124,23 +122,15 @@ class VideoTranslator:
             ckpt = ckpt or RunDirectory.of(task.config).best_checkpoint
             model = load_matching_model(task, load_checkpoint(ckpt), ckpt)
             self.model = place_model(model, self.device, inference=True).eval()
-        if task.end_to_end:
-            self.preprocessing = task.inputs.preprocessing
-            self.backbone = self.model.recognition.backbone
-        else:
-            s2g = load_task_checkpoint(s2g_path, "s2g", task.vocab.glosses)
-            s2g_config = config_from_dict(s2g["config"], f"{s2g_path} (its config)")
-            self.preprocessing = VideoPreprocessing(s2g_config.data.video)
-            self.backbone = build_backbone(s2g_config.recognition)
-            load_submodule(self.backbone, s2g, "backbone.", s2g_path)
-            place_model(self.backbone, self.device, inference=True).eval()
+        self.preprocessing, encoder = task.video_front_end(self.model)
+        self.encoder = place_model(encoder, self.device, inference=True).eval()
         self.decode_glosses = GlossDecoder(task.vocab, task.config.recognition.beam_size)
         self.decode_text = TextDecoder(task.tokenizer, "word")  # what a reader sees: whitespace normalised
 
     @classmethod
     def build(cls, config: Config, context: DistributedContext, ckpt: str | Path | None, cascade: bool, user: str):
         """The translator of an S2T ``config`` (``user``: who asks, named if the config is another stage's)."""
-        task = build_task(config, context, SignToTextTask, user)
+        task = build_task(config, context, "video_front_end", user)
         task.prepare(create=False)
         return cls(task, ckpt, cascade)
 
@@ -161,7 +151,7 @@ class VideoTranslator:
             self._wait()
             extracted = time.perf_counter()
             lengths = torch.tensor([len(f) for f in features])  # on the host, as the networks want them
-            recognition = self.model.recognition(pad_sequence(features, batch_first=True), lengths)
+            recognition = self.model.recognition.recognise(pad_sequence(features, batch_first=True), lengths)
             if isinstance(self.model, Cascade):
                 ids, gloss_ids = self.model.translate(recognition, self.task.config.generation)
             else:
@@ -176,12 +166,12 @@ class VideoTranslator:
         ]
 
     def _features(self, videos: list[DecodedVideo]) -> list[torch.Tensor]:
-        """S3D features (T'×C) of each video, computed per group of equal frame count (none padded)."""
+        """The encoder's features (T'×C) of each video, computed per group of equal frame count (none padded)."""
         features: list[torch.Tensor | None] = [None] * len(videos)
-        for length, members in equal_length_groups(videos).items():
+        for members in equal_length_batches([len(video.frames) for video in videos]):
             frames = torch.stack([videos[i].frames for i in members])
             clips = self.preprocessing.network_input(frames, self.device, training=False)
-            output, output_lengths = self.backbone(clips, torch.full((len(members),), length))
+            output, output_lengths = self.encoder(clips, torch.full((len(members),), len(frames[0])))
             for row, index in enumerate(members):
                 features[index] = output[row, : output_lengths[row]]
         return features
@@ -190,14 +180,6 @@ class VideoTranslator:
         """Let the GPU finish, so the stage times are the stages' own."""
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-
-
-def equal_length_groups(videos: list[DecodedVideo]) -> dict[int, list[int]]:
-    """The indices of ``videos`` by frame count: S3D runs on each group without padding any video."""
-    groups: dict[int, list[int]] = defaultdict(list)
-    for index, video in enumerate(videos):
-        groups[len(video.frames)].append(index)
-    return groups
 
 
 def decode_video(preprocessing: VideoPreprocessing, path: str) -> DecodedVideo:

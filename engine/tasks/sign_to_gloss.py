@@ -1,0 +1,131 @@
+"""The Sign2Gloss task: video input, an encoder (S3D) + visual head, CTC loss, CTC beam search and WER."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from core.config import Config, ConfigError
+from core.vocabulary import GlossVocabulary
+from dataset.annotations import PreparedSplit
+from dataset.gloss_text import EncodedSplit
+from dataset.sign_video import encode_video_samples
+from dataset.video_preprocessing import VideoPreprocessing
+from engine.distributed import DistributedContext, run_on_main
+from engine.inference import infer_split
+from engine.run_logging import get_logger
+from engine.task_protocol import TrainingLoss
+from engine.tasks.base import StageTask
+from engine.tasks.data_preparation import (
+    ensure_gloss_vocabulary,
+    ensure_synthetic_videos,
+    load_gloss_vocabulary,
+    read_split,
+)
+from engine.tasks.decoders import GlossDecoder
+from engine.tasks.input_sources import VideoInput
+from engine.tasks.registry import register_task
+from evaluation.report import EvaluationResult
+from evaluation.scoring import score_recognition
+from modelling.builders import build_recognition
+from modelling.recognition import RecognitionConfig, SignToGloss, ctc_loss
+from modelling.tokenizers import TokenizerConfig
+
+
+@register_task("s2g", sections={"tokenizer": TokenizerConfig, "recognition": RecognitionConfig})
+class SignToGlossTask(StageTask):
+    """Everything the trainer and prediction need to know about Sign2Gloss."""
+
+    metric = "wer"
+    higher_is_better = False
+
+    def __init__(self, config: Config, context: DistributedContext) -> None:
+        super().__init__(config, context)
+        preprocessing = VideoPreprocessing(config.data.video, config.training.seed)
+        self.inputs = VideoInput(preprocessing, context.device, config.training.num_workers)
+        self.vocab: GlossVocabulary | None = None
+
+    @staticmethod
+    def check_config(config: Config, source: str) -> None:
+        if config.data.video is None:
+            raise ConfigError(f"{source}: task s2g needs a 'data.video' section (root, format, ...)")
+
+    # ----- preparation -------------------------------------------------------------------
+    def prepare(self, create: bool) -> None:
+        """Render the toy videos and build the gloss vocabulary if needed (rank 0, when ``create``), then load it."""
+        if create:
+            run_on_main(self._create)
+        self.vocab = load_gloss_vocabulary(self.config, self.run)
+
+    def _create(self) -> None:
+        """The toy videos and the gloss vocabulary, where they are missing."""
+        ensure_synthetic_videos(self.config, self.inputs.preprocessing.source)
+        ensure_gloss_vocabulary(self.config, self.run, read_split(self.config, "train"))
+
+    # ----- data ----------------------------------------------------------------------------
+    def encode(self, split: str) -> tuple[PreparedSplit, EncodedSplit]:
+        """The video examples of ``split``; missing videos are skipped in train, an error otherwise."""
+        prepared = read_split(self.config, split)
+        videos = self.inputs.preprocessing.source
+        encoded = encode_video_samples(prepared.samples, split, videos, self.vocab, skip_missing=split == "train")
+        if encoded.counts["missing videos"]:
+            get_logger().warning(
+                "%s: skipped %d sample(s) whose video is missing", split, encoded.counts["missing videos"]
+            )
+        if encoded.counts["unknown glosses"]:
+            get_logger().warning(
+                "%s: %d gloss(es) not in the vocabulary (mapped to <unk>)", split, encoded.counts["unknown glosses"]
+            )
+        return prepared, encoded
+
+    # ----- model ---------------------------------------------------------------------------
+    def build_model(self) -> SignToGloss:
+        """The encoder (S3D: Kinetics-400 weights when the config names them) and a random visual head."""
+        cfg = self.config.recognition
+        return build_recognition(cfg, self.inputs.encoder(cfg.encoder, pretrained=True), len(self.vocab))
+
+    @staticmethod
+    def encoder_of(model: SignToGloss) -> nn.Module:
+        """The network's encoder, which extract_feature.py runs apart."""
+        return model.encoder
+
+    def encoder_metadata(self) -> dict:
+        """What the encoder's architecture is (recorded with the features it computes)."""
+        return self.config.recognition.encoder.checkpoint_metadata()
+
+    def checkpoint_metadata(self) -> dict:
+        """What a checkpoint must agree on to be loaded into this task's model."""
+        return {"task": self.name, "glosses": self.vocab.glosses, **self.encoder_metadata()}
+
+    def loss(self, model: nn.Module, batch: dict, device: torch.device) -> TrainingLoss:
+        """Mean CTC loss of the batch; unreadable videos are skipped and counted."""
+        if not self.inputs.readable(batch, "train", self.training_counts):
+            # no readable video: a weightless pass, since DDP needs every rank to run
+            return TrainingLoss(0.0 * self.loss(model, self.inputs.blank_batch([]), device).total, {})
+        output = model(*self.inputs.network_input(batch, training=True))
+        result = ctc_loss(output.log_probs, output.lengths, batch["ctc_targets"])
+        if result.num_infeasible:
+            self.training_counts["too short for their glosses"] += result.num_infeasible
+        return TrainingLoss(result.loss, {})
+
+    # ----- evaluation ----------------------------------------------------------------------
+    def evaluate(self, model: SignToGloss, split: str) -> EvaluationResult:
+        """Recognise every example of ``split`` (sharded over ranks) with CTC beam search and score WER."""
+        encoded, cfg = self.split(split), self.config.recognition
+        decode = GlossDecoder(self.vocab, cfg.beam_size)
+
+        def recognise(batch: dict, inputs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
+            return decode(model(inputs, lengths))
+
+        result = infer_split(
+            model, self.inputs, encoded.examples, split, cfg.batch_size, recognise, self.context, f"recognise {split}"
+        )
+        examples = encoded.examples
+        return score_recognition(
+            split,
+            [e.name for e in examples],
+            result.outputs,
+            [e.glosses for e in examples],
+            cfg.wer_cleanup,
+            {**encoded.counts, **result.input_counts},
+        )
