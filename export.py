@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 
 from core.config import Config
-from core.run_directory import ExportDirectory, RunDirectory
+from core.run_directory import ExportDirectory
 from deployment.onnx_export import export_run
 from deployment.video_translation import VideoTranslator
-from engine.cli import run_cli
+from engine.cli import run_cli, use_run_directory
 from engine.distributed import DistributedContext
 
 
@@ -27,9 +27,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--run", metavar="RUN_DIR", required=True, help="a trained S2T run directory")
     parser.add_argument("--output", metavar="DIR", help="where the export goes (default: RUN_DIR/onnx)")
     args = parser.parse_args(argv)
-    run = RunDirectory(Path(args.run))
-    args.config, args.ckpt, args.override = str(run.config), str(run.best_checkpoint), []
-    args.device, args.precision = "cpu", "fp32"  # exported in fp32 from the CPU
+    run = use_run_directory(parser, args, device="cpu", precision="fp32")  # exported in fp32 from the CPU
     args.output = Path(args.output) if args.output else run.onnx
     return args
 

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import uvicorn
 
 from core.config import Config
-from core.run_directory import ExportDirectory, RunDirectory
+from core.run_directory import ExportDirectory
 from deployment.video_translation import VideoTranslator
-from engine.cli import add_device_arguments, run_cli
+from engine.cli import add_device_arguments, run_cli, use_run_directory
 from engine.distributed import DistributedContext
 from serving.app import ServiceLimits, create_app
 from serving.warm_up import WARM_UP_SECONDS, warm_up
@@ -49,10 +48,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.backend == "onnx" and args.cascade:
         parser.error("--backend onnx serves the joint model of an exported run, not the cascade")
-    run = RunDirectory(Path(args.run))
-    args.onnx = Path(args.onnx) if args.onnx else run.onnx
-    args.config, args.ckpt, args.override = str(run.config), str(run.best_checkpoint), []
-    args.device, args.precision = args.device or "auto", args.precision or "auto"
+    use_run_directory(parser, args)
     return args
 
 

@@ -29,9 +29,9 @@ from pathlib import Path
 
 from core.config import Config
 from core.errors import ToolkitError
-from core.run_directory import ExportDirectory, RunDirectory
+from core.run_directory import ExportDirectory
 from deployment.video_translation import Translation, VideoTranslator
-from engine.cli import add_common_arguments, run_cli
+from engine.cli import add_common_arguments, run_cli, use_run_directory
 from engine.distributed import DistributedContext
 from engine.run_logging import setup_logger
 
@@ -54,11 +54,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.backend == "onnx" and (args.run is None or args.cascade):
         parser.error("--backend onnx runs the joint model of an exported run: give --run RUN_DIR, without --cascade")
     if args.run is not None:  # the run's own config and best checkpoint, on this machine's best device
-        run = RunDirectory(Path(args.run))
-        args.config = str(run.config)
-        args.ckpt = args.ckpt or str(run.best_checkpoint)
-        args.device, args.precision = args.device or "auto", args.precision or "auto"
-        args.onnx = args.onnx or str(run.onnx)
+        use_run_directory(parser, args)
     return args
 
 

@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 import torch
+from torch import nn
 from torch.export import Dim
 
 from core.errors import ToolkitError
 from core.run_directory import ExportDirectory
 from deployment.video_translation import VideoTranslator
 from modelling.export_graphs import DecoderStepGraph, EncoderGraph, RecognitionGraph
-from modelling.s3d import S3DBackbone
 from modelling.sign_to_text import Cascade, SignToText
 
 TOLERANCE = 1e-3  # on log-probabilities, encoder states and keys/values, in fp32
@@ -61,9 +61,11 @@ class GraphCheck:
         return max(self.differences.values())
 
 
-def _graph_specs(network: SignToText, backbone: S3DBackbone, size: int) -> list[GraphSpec]:
+def _graph_specs(network: SignToText, encoder: nn.Module, size: int) -> list[GraphSpec]:
+    """The three graphs; the recognition graph's input is what ``encoder`` takes (its example, its free axes)."""
     mbart = network.translator.mbart
     batch, frames, steps = Dim("batch", min=1, max=256), Dim("frames", min=8, max=8192), Dim("steps", max=4096)
+    free_axes = {axis: {"batch": batch, "frames": frames}[name] for axis, name in encoder.export_axes.items()}
     hidden = network.recognition.head.classifier.in_features
     config = mbart.config
     head_dim = config.d_model // config.decoder_attention_heads
@@ -84,10 +86,10 @@ def _graph_specs(network: SignToText, backbone: S3DBackbone, size: int) -> list[
     return [
         GraphSpec(
             "recognition",
-            RecognitionGraph(backbone, network.recognition),
-            {"videos": normal(2, 3, 24, size, size), "lengths": torch.tensor([24, 17])},
-            [{"videos": normal(3, 3, 37, size, size), "lengths": torch.tensor([37, 30, 12])}],
-            {"videos": {0: batch, 2: frames}, "lengths": {0: batch}},
+            RecognitionGraph(encoder, network.recognition),
+            {"videos": encoder.example_input([24, 17], size, generator), "lengths": torch.tensor([24, 17])},
+            [{"videos": encoder.example_input([37, 30, 12], size, generator), "lengths": torch.tensor([37, 30, 12])}],
+            {"videos": free_axes, "lengths": {0: batch}},
             ["log_probs", "gloss_features", "feature_lengths"],
         ),
         GraphSpec(
@@ -171,15 +173,15 @@ def export_run(
 
 
 def export_network(
-    network: SignToText, backbone: S3DBackbone, size: int, output: ExportDirectory, report: Callable[[str], None]
+    network: SignToText, encoder: nn.Module, size: int, output: ExportDirectory, report: Callable[[str], None]
 ) -> list[GraphCheck]:
-    """The three graphs of ``network`` (with ``backbone``, for ``size`` px videos) in ``output``, each checked."""
+    """The three graphs of ``network`` (with ``encoder``, for ``size`` px videos) in ``output``, each checked."""
     mbart = network.translator.mbart
     if mbart.generation_config.forced_eos_token_id != mbart.config.eos_token_id:
         raise ExportError("the translator does not force </s> at the last position, which the ONNX search assumes")
     output.root.mkdir(parents=True, exist_ok=True)
     checks = []
-    for spec in _graph_specs(network, backbone, size):
+    for spec in _graph_specs(network, encoder, size):
         report(f"exporting {spec.name} ...")
         path = output.graph(spec.name)
         _export(spec, path)

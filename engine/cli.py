@@ -8,9 +8,11 @@ import importlib
 import sys
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 
 from core.config import DEVICES, PRECISIONS, Config, load_config
 from core.errors import ToolkitError
+from core.run_directory import RunDirectory
 from engine.distributed import DistributedContext, SharedFailure, barrier, cleanup_distributed, setup_distributed
 
 
@@ -53,6 +55,24 @@ def device_overrides(args: argparse.Namespace) -> list[str]:
     """The config overrides that ``--device`` and ``--precision`` stand for."""
     chosen = {"device": args.device, "precision": args.precision}
     return [f"training.{key}={value}" for key, value in chosen.items() if value is not None]
+
+
+def use_run_directory(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, device: str = "auto", precision: str = "auto"
+) -> RunDirectory:
+    """Read ``--run RUN_DIR`` as its ``config.yaml``, best checkpoint (unless ``--ckpt``) and ONNX export (unless
+    ``--onnx``), on ``device`` and ``precision`` unless the command line names them; a folder that is no run is a
+    usage error naming it."""
+    run = RunDirectory(Path(args.run))
+    if not run.config.is_file():
+        parser.error(f"--run {args.run}: no {run.config.name} there (not a trained run directory)")
+    args.config = str(run.config)
+    args.ckpt = getattr(args, "ckpt", None) or str(run.best_checkpoint)
+    args.override = getattr(args, "override", [])
+    args.onnx = Path(getattr(args, "onnx", None) or run.onnx)
+    args.device = getattr(args, "device", None) or device
+    args.precision = getattr(args, "precision", None) or precision
+    return run
 
 
 def import_plugins(modules: list[str]) -> None:

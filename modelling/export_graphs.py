@@ -1,7 +1,7 @@
 """The Sign2Text network as three graphs with plain tensor inputs and outputs, for ONNX export.
 
-- :class:`RecognitionGraph`: videos B×3×T×H×W and frame counts -> gloss log-probabilities, gloss
-  features and feature counts (S3D, then the visual head);
+- :class:`RecognitionGraph`: the encoder's input (S3D: videos B×3×T×H×W) and lengths -> gloss
+  log-probabilities, gloss features and feature counts (the encoder, then the visual head);
 - :class:`EncoderGraph`: gloss features and counts -> the decoder's cross-attention keys and values
   of the encoder states, and their mask (VL mapper, the ``</s> lang`` end embeddings, mBART's
   encoder, each decoder layer's cross-attention projections);
@@ -22,23 +22,20 @@ from transformers import MBartForConditionalGeneration
 
 from modelling.mbart_adapter import cross_keys_values, decoder_inputs, decoder_step
 from modelling.recognition import SignToGloss
-from modelling.s3d import S3DBackbone
 from modelling.sign_to_text import SignToText
 
 
 class RecognitionGraph(nn.Module):
-    """S3D and the visual head; block 1 runs whole (not in time chunks), as a graph needs no Python loop."""
+    """The encoder and the visual head, the encoder in its export mode (S3D: block 1 whole, no time chunks)."""
 
-    def __init__(self, encoder: S3DBackbone, recognition: SignToGloss) -> None:
+    def __init__(self, encoder: nn.Module, recognition: SignToGloss) -> None:
         super().__init__()
         self.encoder, self.recognition = encoder, recognition
 
     def forward(self, videos: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        chunk, self.encoder.stem_chunk = self.encoder.stem_chunk, 2**30
-        try:
+        """``videos``: the encoder's input (the graph's input keeps the name of the video translator's)."""
+        with self.encoder.exporting():
             features, feature_lengths = self.encoder(videos, lengths)
-        finally:
-            self.encoder.stem_chunk = chunk
         output = self.recognition.recognise(features, feature_lengths)
         return output.log_probs, output.gloss_features, output.lengths
 

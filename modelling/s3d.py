@@ -10,8 +10,11 @@ beyond ``use_block`` and the classifier.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -163,6 +166,23 @@ class S3DBackbone(nn.Module):
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """Valid feature lengths for valid frame counts ``lengths``."""
         return torch.div(lengths + self.temporal_stride - 1, self.temporal_stride, rounding_mode="floor")
+
+    # the input axes an exported graph takes any size of (the rest are fixed by the example)
+    export_axes: ClassVar[dict[int, str]] = {0: "batch", 2: "frames"}
+
+    @staticmethod
+    def example_input(lengths: list[int], size: int, generator: torch.Generator) -> torch.Tensor:
+        """Random videos ``B×3×max(lengths)×size×size``, to trace and check an exported graph with."""
+        return torch.randn(len(lengths), 3, max(lengths), size, size, generator=generator)
+
+    @contextmanager
+    def exporting(self) -> Iterator[None]:
+        """Block 1 runs whole (not in time chunks) meanwhile: a graph holds no Python loop."""
+        chunk, self.stem_chunk = self.stem_chunk, 2**30
+        try:
+            yield
+        finally:
+            self.stem_chunk = chunk
 
     def forward(self, videos: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.features[2:](self._stem(videos)).mean(dim=(3, 4))  # B×C×T'
