@@ -36,7 +36,7 @@ from engine.tasks.input_sources import InMemoryInput
 from engine.tasks.registry import register_task
 from evaluation.report import EvaluationResult
 from modelling.encoders import ENCODERS, register_encoder
-from tests.conftest import write_config
+from tests.conftest import torchrun, write_config
 
 JOINTS, CHANNELS, CLASSES = 5, 3, 4
 
@@ -209,10 +209,14 @@ class KeypointClassificationTask(StageTask):
         """Cross-entropy plus the spread of each class's embeddings around their batch mean."""
         logits, embeddings = model(*self.inputs.network_input(batch, training=True))
         labels = batch["labels"].to(device)
+        cfg = self.config.classification
+        per_class = Counter(labels.tolist()).values()
+        if len(per_class) == cfg.classes_per_batch and set(per_class) == {cfg.samples_per_class}:
+            self.training_counts["P x K batches"] += 1  # the trainer iterated over this task's sampler
         cross_entropy = nn.functional.cross_entropy(logits, labels)
         centres = torch.stack([embeddings[labels == label].mean(0) for label in labels])  # of each one's class
         spread = ((embeddings - centres) ** 2).sum(1).mean()
-        total = cross_entropy + self.config.classification.compactness_weight * spread
+        total = cross_entropy + cfg.compactness_weight * spread
         return TrainingLoss(total, {"cross_entropy": cross_entropy, "spread": spread})
 
     def evaluate(self, model: nn.Module, split: str) -> EvaluationResult:
@@ -266,6 +270,7 @@ def test_a_registered_task_trains_resumes_and_predicts_through_the_scripts(plugi
     assert report["test"]["metrics"]["accuracy"] >= 75  # four well-separated classes: learnt
     log = (run.root / "train.log").read_text()
     assert " cross_entropy " in log and " spread " in log  # both parts of the loss are logged
+    assert "training input: {'P x K batches': 48}" in log  # every step's batch came from the task's sampler
     events = sorted(run.tensorboard.iterdir())
     assert events and events[0].stat().st_size > 0
     best = load_checkpoint(run.best_checkpoint)
@@ -320,3 +325,14 @@ def test_the_plugin_config_is_validated_like_any_other(plugin_config, tmp_path):
     with pytest.raises(ConfigError, match="classification.classes_per_batch: at most 4"):
         load_config(wrong)
     assert training.main(["--config", str(wrong)]) == 2  # the scripts stop with the same message
+
+
+def test_a_plugin_task_trains_on_two_torchrun_ranks_from_the_command_line(plugin_config, tmp_path):
+    """A fresh process, as a user runs it: ``--plugin`` registers the task before the config is read."""
+    path, model_dir = plugin_config
+    done = torchrun("training.py", ["--config", str(path), "--plugin", "tests.test_extension"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = (model_dir / "train.log").read_text()
+    assert "steps/epoch on 2 rank(s)" in log and " spread " in log
+    report = json.loads(RunDirectory(model_dir).predictions.report.read_text())
+    assert set(report["test"]["metrics"]) == {"accuracy"} and report["test"]["counts"] == {"samples": 16}

@@ -80,7 +80,7 @@ def extract_split(task: Task, encoder: torch.nn.Module, split: str, settings: Ex
     examples = task.split(split).examples
     done = finished_names(output_dir, split)
     todo = [i for i, e in enumerate(examples) if e.name not in done]
-    batches = equal_length_batches([task.example_length(examples[i]) for i in todo], settings.batch_size)
+    batches = equal_length_batches([task.inputs.length(examples[i]) for i in todo], settings.batch_size)
     loader = DataLoader(
         task.dataset(split, training=False),
         batch_sampler=[[todo[i] for i in batch] for batch in batches[context.rank :: context.world_size]],
