@@ -22,7 +22,7 @@ from modelling.visual_head import VisualHead
 
 def build_visual_head(cfg: RecognitionConfig, input_width: int, num_glosses: int) -> VisualHead:
     """The visual head over features ``input_width`` wide, sized by the config."""
-    return VisualHead(input_width, num_glosses, cfg.hidden_dim, cfg.ff_dim, cfg.dropout)
+    return VisualHead(input_width, num_glosses, cfg.hidden_dim, cfg.ff_dim, cfg.dropout, cfg.head_variant)
 
 
 def build_recognition(cfg: RecognitionConfig, encoder: nn.Module, num_glosses: int) -> SignToGloss:

@@ -15,7 +15,7 @@ from core.host_transfer import to_device
 from modelling.ctc_decoding import BLANK
 from modelling.encoders import ENCODERS
 from modelling.s3d import S3DEncoderConfig
-from modelling.visual_head import VisualHead
+from modelling.visual_head import HEAD_VARIANTS, VisualHead
 
 
 def min_ctc_frames(target: list[int]) -> int:
@@ -75,6 +75,9 @@ class RecognitionConfig:
     """The ``recognition`` section: the encoder, the visual head over it, CTC decoding and WER scoring."""
 
     encoder: Any = registered(ENCODERS, default=S3DEncoderConfig)
+    # toolkit: this toolkit's visual head; paper: the paper code's (a LayerNorm before the temporal
+    # convolutions, LayerNorm eps 1e-6; TwoStreamNetwork modelling/Visualhead.py), for its weights
+    head_variant: str = one_of("toolkit", HEAD_VARIANTS, architecture=True)
     hidden_dim: int = positive(512, architecture=True)
     ff_dim: int = positive(2048, architecture=True)
     dropout: float = in_range(0.1, low=0, high=0.99)

@@ -2,7 +2,11 @@
 
 Projection block (Linear, BatchNorm over valid frames only, ReLU), sinusoidal positional
 encoding, temporal conv block (Conv1d k=3 -> ReLU -> Conv1d k=3, residual, LayerNorm), dropout,
-and the gloss classifier. Padded frames are zeroed before every convolution, so each valid frame's
+and the gloss classifier. Two variants: ``toolkit`` (this toolkit's, post-norm, LayerNorm eps
+1e-5, dropout before the classifier) and ``paper`` (the paper's code, ``TwoStreamNetwork``'s
+``VisualHead``: a LayerNorm before the convolutions too, both with eps 1e-6, dropout after the
+first convolution's ReLU and none before the classifier), which gives the paper's outputs on its
+weights. Padded frames are zeroed before every convolution, so each valid frame's
 output is the same whether or not the sample is padded in a batch. Under autocast the activations
 keep the dtype the layers give them: masks multiply as booleans and the position table is made in
 the activations' dtype.
@@ -72,18 +76,32 @@ class MaskedBatchNorm(nn.BatchNorm1d):
         self.running_var.lerp_(unbiased, factor)
 
 
+HEAD_VARIANTS = ("toolkit", "paper")
+
+
 class VisualHead(nn.Module):
-    """Projection block, positional encoding, temporal conv block and gloss classifier."""
+    """Projection block, positional encoding, temporal conv block and gloss classifier (``variant``: see above)."""
 
     def __init__(
-        self, input_dim: int, num_classes: int, hidden_dim: int = 512, ff_dim: int = 2048, dropout: float = 0.1
+        self,
+        input_dim: int,
+        num_classes: int,
+        hidden_dim: int = 512,
+        ff_dim: int = 2048,
+        dropout: float = 0.1,
+        variant: str = "toolkit",
     ) -> None:
         super().__init__()
+        if variant not in HEAD_VARIANTS:
+            raise ValueError(f"visual head variant {variant!r} is not one of {list(HEAD_VARIANTS)}")
+        self.variant = variant
+        paper = variant == "paper"
         self.projection = nn.Linear(input_dim, hidden_dim)
         self.norm = MaskedBatchNorm(hidden_dim)
+        self.ff_norm = nn.LayerNorm(hidden_dim, eps=1e-6) if paper else None
         self.conv1 = nn.Conv1d(hidden_dim, ff_dim, kernel_size=3, padding=1)
         self.conv2 = nn.Conv1d(ff_dim, hidden_dim, kernel_size=3, padding=1)
-        self.layer_norm = nn.LayerNorm(hidden_dim)
+        self.layer_norm = nn.LayerNorm(hidden_dim, eps=1e-6 if paper else 1e-5)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(hidden_dim, num_classes)
 
@@ -96,6 +114,11 @@ class VisualHead(nn.Module):
         keep = mask[..., None]  # boolean: multiplying keeps each activation's dtype
         x = torch.relu(self.norm(self.projection(features), mask))
         x = self.dropout(x + sinusoidal_positions(x.shape[1], x.shape[2], x.device, x.dtype)) * keep
-        hidden = torch.relu(self.conv1(x.transpose(1, 2))) * keep.transpose(1, 2)
+        if self.ff_norm is None:
+            hidden = torch.relu(self.conv1(x.transpose(1, 2))) * keep.transpose(1, 2)
+            x = self.layer_norm(x + self.dropout(self.conv2(hidden).transpose(1, 2))) * keep
+            return x, self.classifier(self.dropout(x))
+        inner = (self.ff_norm(x) * keep).transpose(1, 2)
+        hidden = self.dropout(torch.relu(self.conv1(inner))) * keep.transpose(1, 2)
         x = self.layer_norm(x + self.dropout(self.conv2(hidden).transpose(1, 2))) * keep
-        return x, self.classifier(self.dropout(x))
+        return x, self.classifier(x)

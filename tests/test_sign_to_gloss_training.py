@@ -14,6 +14,7 @@ import yaml
 from core.config import load_config
 from core.run_directory import RunDirectory
 from dataset.video_reader import VideoSource
+from engine.checkpoint import load_checkpoint
 from engine.jobs import prediction
 from engine.jobs import training_run as training
 from engine.tasks.data_preparation import ensure_synthetic_videos
@@ -165,3 +166,17 @@ def test_training_with_no_train_video_found_ends_with_one_line_before_writing(tm
         "(the first would be train/toy-00000.mp4, from data.video.path '{name}.mp4')"
     )
     assert not (tmp_path / "model").exists()
+
+
+def test_the_papers_visual_head_trains_and_predicts_on_the_toy_videos(trained, tmp_path, capsys):
+    """``recognition.head_variant: paper`` (the paper code's head) runs through the same scripts."""
+    config_path, root = trained
+    paper = ["-o", "recognition.head_variant=paper", "-o", f"training.model_dir={tmp_path / 'paper'}"]
+    assert training.main(["--config", str(config_path), *paper]) == 0
+    report = json.loads((tmp_path / "paper" / "predictions" / "report.json").read_text())
+    assert report["test"]["counts"]["samples"] == 12 and 0 <= report["test"]["metrics"]["wer"] <= 100
+    state = load_checkpoint(tmp_path / "paper" / "best.ckpt")
+    assert "head.ff_norm.weight" in state["model"] and state["config"]["recognition"]["head_variant"] == "paper"
+    own = str(root / "model" / "best.ckpt")  # a checkpoint of the other head is refused, naming what is missing
+    assert prediction.main(["--config", str(config_path), *paper, "--ckpt", own]) == 2
+    assert "ff_norm" in capsys.readouterr().err

@@ -4,16 +4,18 @@ import torch
 from modelling.visual_head import MaskedBatchNorm, VisualHead, sinusoidal_positions, valid_mask
 
 
-def test_shapes():
-    head = VisualHead(input_dim=16, num_classes=7, hidden_dim=8, ff_dim=32)
+@pytest.mark.parametrize("variant", ["toolkit", "paper"])
+def test_shapes(variant):
+    head = VisualHead(input_dim=16, num_classes=7, hidden_dim=8, ff_dim=32, variant=variant)
     features, logits = head(torch.randn(3, 10, 16), torch.tensor([10, 6, 1]))
     assert features.shape == (3, 10, 8) and logits.shape == (3, 10, 7)
     assert features[1, 6:].abs().sum() == 0 and features[2, 1:].abs().sum() == 0
 
 
-def test_padded_batch_matches_unpadded_samples_on_valid_frames():
+@pytest.mark.parametrize("variant", ["toolkit", "paper"])
+def test_padded_batch_matches_unpadded_samples_on_valid_frames(variant):
     torch.manual_seed(0)
-    head = VisualHead(input_dim=16, num_classes=7, hidden_dim=8, ff_dim=32, dropout=0.0).eval()
+    head = VisualHead(input_dim=16, num_classes=7, hidden_dim=8, ff_dim=32, dropout=0.0, variant=variant).eval()
     samples = [torch.randn(1, length, 16) for length in (9, 4, 6)]
     lengths = torch.tensor([9, 4, 6])
     batch = torch.zeros(3, 9, 16)
@@ -26,6 +28,28 @@ def test_padded_batch_matches_unpadded_samples_on_valid_frames():
         n = sample.shape[1]
         torch.testing.assert_close(batched_features[i, :n], features[0], atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(batched_logits[i, :n], logits[0], atol=1e-5, rtol=1e-5)
+
+
+def test_the_paper_variant_is_the_papers_formula():
+    """``LN_out(x + conv2(relu(conv1(LN_ff(x)))))`` with LayerNorm eps 1e-6, no dropout before the classifier."""
+    torch.manual_seed(0)
+    head = VisualHead(input_dim=16, num_classes=7, hidden_dim=8, ff_dim=32, variant="paper").eval()
+    with torch.no_grad():
+        for norm in (head.ff_norm, head.layer_norm, head.norm):
+            norm.weight.uniform_(0.5, 1.5)
+            norm.bias.normal_()
+    features, lengths = torch.randn(1, 6, 16), torch.tensor([6])
+    x = torch.relu(head.norm(head.projection(features), torch.ones(1, 6, dtype=torch.bool)))
+    x = x + sinusoidal_positions(6, 8)
+    inner = torch.nn.functional.layer_norm(x, (8,), head.ff_norm.weight, head.ff_norm.bias, eps=1e-6)
+    block = head.conv2(torch.relu(head.conv1(inner.transpose(1, 2)))).transpose(1, 2)
+    expected = torch.nn.functional.layer_norm(x + block, (8,), head.layer_norm.weight, head.layer_norm.bias, eps=1e-6)
+    got, logits = head(features, lengths)
+    torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(logits, head.classifier(expected))
+    assert VisualHead(16, 7, 8, 32).ff_norm is None and VisualHead(16, 7, 8, 32).layer_norm.eps == 1e-5
+    with pytest.raises(ValueError, match="variant 'other' is not one of"):
+        VisualHead(16, 7, variant="other")
 
 
 def test_batch_norm_statistics_come_from_valid_frames_only():
