@@ -144,6 +144,12 @@ class VideoConfig:
     crop_ratio: list[float] = field(default_factory=lambda: [0.75, 1.3])
     colour_jitter: float = fraction(0.2)
     centre_crop: float = in_range(1.0, high=1, above=0)
+    # even: frames evenly spaced, resampled to a multiple of 4; paper: the paper's code's selection
+    # (every frame in evaluation, the last n % 4 dropped; a random subset in training)
+    frame_selection: str = one_of("even", ("even", "paper"))
+    # kinetics: RGB with Kinetics mean and std (torchvision's S3D weights); paper: BGR, (x - 0.5) / 0.5
+    # (the paper's S3D weights)
+    normalisation: str = one_of("kinetics", ("kinetics", "paper"))
 
 
 @dataclass

@@ -115,8 +115,9 @@ class SignVideoDataset(Dataset):
         min_frames: int,
         rescale: tuple[float, float] | None = None,
         seed: int = 0,
+        selection: str = "even",
     ) -> None:
-        self.examples, self.source = examples, source
+        self.examples, self.source, self.selection = examples, source, selection
         self.max_frames, self.min_frames, self.rescale, self.seed = max_frames, min_frames, rescale, seed
         self._epoch = multiprocessing.RawValue("q", 0)
 
@@ -141,6 +142,7 @@ class SignVideoDataset(Dataset):
                 self.min_frames,
                 rng,
                 self.rescale or (1.0, 1.0),
+                self.selection,
             )
         except VideoError as error:
             return SkippedVideo(example.name, str(error))

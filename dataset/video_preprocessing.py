@@ -29,13 +29,18 @@ class VideoPreprocessing:
         """The sampled frames of ``examples``, randomly rescaled in time when ``training`` (per seed and epoch)."""
         video = self.config
         rescale = tuple(video.temporal_rescale) if training else None
-        return SignVideoDataset(examples, self.source, video.max_frames, video.min_frames, rescale, self.seed)
+        return SignVideoDataset(
+            examples, self.source, video.max_frames, video.min_frames, rescale, self.seed, video.frame_selection
+        )
 
     def read_file(self, path: str) -> tuple[torch.Tensor, int]:
         """A video file's frames (T×H×W×3 uint8) sampled as in evaluation, and the file's own frame count."""
         video = self.config
         return read_sampled_frames(
-            lambda select: read_video_file(path, select, video.decode_size), video.max_frames, video.min_frames
+            lambda select: read_video_file(path, select, video.decode_size),
+            video.max_frames,
+            video.min_frames,
+            selection=video.frame_selection,
         )
 
     def network_input(self, frames: torch.Tensor, device: torch.device, training: bool) -> torch.Tensor:
@@ -43,9 +48,14 @@ class VideoPreprocessing:
         frames, video = frames.to(device, non_blocking=True), self.config
         if training:
             area, ratio = tuple(video.crop_area), tuple(video.crop_ratio)
-            videos = prepare_videos(frames, video.img_size, True, None, area, ratio, video.colour_jitter)
+            jitter, normalisation = video.colour_jitter, video.normalisation
+            videos = prepare_videos(
+                frames, video.img_size, True, None, area, ratio, jitter, normalisation=normalisation
+            )
         else:
-            videos = prepare_videos(frames, video.img_size, False, centre_crop=video.centre_crop)
+            videos = prepare_videos(
+                frames, video.img_size, False, centre_crop=video.centre_crop, normalisation=video.normalisation
+            )
         if torch.device(device).type == "cuda":  # channels-last, as S3D's weights are on a GPU (engine.device)
             videos = videos.contiguous(memory_format=torch.channels_last_3d)
         return videos

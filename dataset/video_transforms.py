@@ -21,6 +21,8 @@ from core.host_transfer import to_device
 # torchvision's S3D Kinetics-400 preprocessing
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
+NORMALISATIONS = ("kinetics", "paper")
+FRAME_SELECTIONS = ("even", "paper")
 
 
 def sample_frame_indices(
@@ -30,14 +32,43 @@ def sample_frame_indices(
     rescale: tuple[float, float] = (0.5, 1.5),
     min_frames: int = 8,
     multiple: int = 4,
+    selection: str = "even",
 ) -> list[int]:
-    """Evenly spaced indices into ``num_frames`` frames; ``rng`` (training) rescales time randomly."""
+    """Indices into ``num_frames`` frames, a multiple of ``multiple`` of them; ``rng`` (training) rescales time.
+
+    ``even``: evenly spaced, resampled to a multiple of ``multiple`` between ``min_frames`` and
+    ``max_frames``. ``paper``, as the paper's code selects them: in evaluation every frame (the
+    central ``max_frames`` of a longer video), the last ``n % multiple`` dropped; in training a
+    random length between the rescale bounds, rounded up to a multiple, of frames drawn without
+    repetition (with random repeats beyond the video's own). Either repeats frames up to
+    ``min_frames``.
+    """
     if num_frames < 1:
         raise ValueError("a video needs at least one frame")
+    if selection == "paper":
+        indices = _paper_indices(num_frames, max_frames - max_frames % multiple, rng, rescale, multiple)
+        if len(indices) >= min_frames:
+            return indices
+    elif selection != "even":
+        raise ValueError(f"frame selection {selection!r} is not one of {list(FRAME_SELECTIONS)}")
     target = num_frames if rng is None else round(num_frames * rng.uniform(*rescale))
     target = min(max(target, min_frames), max_frames - max_frames % multiple)
     target = math.ceil(target / multiple) * multiple
     return torch.linspace(0, num_frames - 1, target).round().long().tolist()
+
+
+def _paper_indices(
+    num_frames: int, max_frames: int, rng: random.Random | None, rescale: tuple[float, float], multiple: int
+) -> list[int]:
+    if rng is None:
+        length = min(num_frames, max_frames)
+        start = (num_frames - length) // 2
+        return list(range(start, start + length - length % multiple))
+    low, high = int(rescale[0] * num_frames), min(max_frames, int(rescale[1] * num_frames))
+    length = min(math.ceil(rng.randint(min(low, high), high) / multiple) * multiple, max_frames)
+    if length <= num_frames:
+        return sorted(rng.sample(range(num_frames), length))
+    return sorted([*range(num_frames), *(rng.randrange(num_frames) for _ in range(length - num_frames))])
 
 
 def read_sampled_frames(
@@ -46,13 +77,14 @@ def read_sampled_frames(
     min_frames: int,
     rng: random.Random | None = None,
     rescale: tuple[float, float] = (1.0, 1.0),
+    selection: str = "even",
 ) -> tuple[torch.Tensor, int]:
     """``read(select)`` with the frames :func:`sample_frame_indices` picks, and the video's own frame count."""
     available: list[int] = []
 
     def select(num_frames: int) -> list[int]:
         available.append(num_frames)
-        return sample_frame_indices(num_frames, max_frames, rng, rescale, min_frames)
+        return sample_frame_indices(num_frames, max_frames, rng, rescale, min_frames, selection=selection)
 
     frames = read(select)
     return frames, available[0]
@@ -104,8 +136,15 @@ def prepare_videos(
     ratio: tuple[float, float] = (0.75, 1.3),
     jitter: float = 0.2,
     centre_crop: float = 1.0,
+    normalisation: str = "kinetics",
 ) -> torch.Tensor:
-    """Padded ``B×T×H×W×3`` uint8 frames -> normalised ``B×3×T×size×size`` float videos."""
+    """Padded ``B×T×H×W×3`` uint8 frames -> normalised ``B×3×T×size×size`` float videos.
+
+    ``normalisation``: ``kinetics``, torchvision's S3D (RGB, Kinetics mean and std), for its
+    weights; ``paper``, the paper's code (BGR, ``(x - 0.5) / 0.5``), for its weights.
+    """
+    if normalisation not in NORMALISATIONS:
+        raise ValueError(f"normalisation {normalisation!r} is not one of {list(NORMALISATIONS)}")
     videos = frames.permute(0, 4, 1, 2, 3).float() / 255.0
     batch, frames_count = videos.shape[0], videos.shape[2]
     if training:
@@ -115,6 +154,8 @@ def prepare_videos(
     videos = F.grid_sample(videos, _crop_grid(boxes, frames_count, size), mode="bilinear", align_corners=False)
     if training and jitter > 0:
         videos = colour_jitter(videos, jitter, generator)
+    if normalisation == "paper":
+        return (videos[:, [2, 1, 0]] - 0.5) / 0.5
     mean = to_device(torch.tensor(KINETICS_MEAN), videos.device).view(1, 3, 1, 1, 1)
     std = to_device(torch.tensor(KINETICS_STD), videos.device).view(1, 3, 1, 1, 1)
     return (videos - mean) / std

@@ -28,6 +28,32 @@ def test_training_sampling_rescales_time_within_bounds():
     assert len(lengths) > 5
 
 
+@pytest.mark.parametrize(("frames", "expected"), [(13, range(0, 12)), (16, range(16)), (1000, range(350, 650))])
+def test_the_papers_evaluation_selection_keeps_every_frame_but_the_last_n_mod_4(frames, expected):
+    """Every frame (the central ``max_frames`` of a longer video), then ``len % 4`` dropped from the end."""
+    assert sample_frame_indices(frames, max_frames=300, selection="paper") == list(expected)
+    assert len(sample_frame_indices(3, max_frames=300, min_frames=8, selection="paper")) == 8  # short: repeated
+
+
+def test_the_papers_training_selection_draws_frames_without_repeats_up_to_the_videos_own():
+    rng = random.Random(0)
+    for _ in range(50):
+        indices = sample_frame_indices(100, 400, rng, (0.5, 1.5), selection="paper")
+        assert len(indices) % 4 == 0 and 48 <= len(indices) <= 152 and indices == sorted(indices)
+        assert len(set(indices)) == min(len(indices), 100)  # drawn without repetition; repeats only beyond 100
+    with pytest.raises(ValueError, match="frame selection 'other' is not one of"):
+        sample_frame_indices(10, 100, selection="other")
+
+
+def test_the_papers_normalisation_is_bgr_around_one_half():
+    frames = torch.zeros(1, 2, 4, 4, 3, dtype=torch.uint8)
+    frames[..., 0], frames[..., 2] = 255, 51  # red full, blue 0.2
+    videos = prepare_videos(frames, size=4, training=False, normalisation="paper")
+    assert torch.allclose(videos[0, :, 0, 0, 0], torch.tensor([0.2 * 2 - 1, -1.0, 1.0]))  # B, G, R
+    with pytest.raises(ValueError, match="normalisation 'imagenet' is not one of"):
+        prepare_videos(frames, size=4, training=False, normalisation="imagenet")
+
+
 def test_zero_length_video_is_an_error():
     with pytest.raises(ValueError, match="at least one frame"):
         sample_frame_indices(0, 100)
