@@ -36,7 +36,7 @@ def build_translator(config: Config, tokenizer) -> TextTranslator:
         config.model, len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.bos_token_id
     )
     tgt_lang_id = tokenizer.convert_tokens_to_ids(config.data.tgt_lang)
-    return TextTranslator(mbart, tgt_lang_id, config.model.label_smoothing)
+    return TextTranslator(mbart, tgt_lang_id, config.model.label_smoothing, config.model.input_scale)
 
 
 def build_gloss_to_text(config: Config, vocab: GlossVocabulary, tokenizer) -> GlossToText:

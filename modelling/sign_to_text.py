@@ -61,13 +61,16 @@ class SignToText(nn.Module):
     def encoder_inputs(self, gloss_features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mapped features with ``</s> lang`` after each sample's valid frames, and the attention mask.
 
+        Both scaled as the translator's ``input_scale`` says (mapped features unscaled and the ends
+        by mBART's embedding scale; or, as the paper's code, all by √d_model).
+
         The end embeddings take the mapped features' dtype, which autocast may have lowered.
         """
-        mapped = self.mapper(gloss_features)
+        mapped = self.mapper(gloss_features) * self.translator.feature_scale
         batch, frames, dim = mapped.shape
         lengths = to_device(lengths, mapped.device)
         ends = self.gloss_embedding(to_device(torch.tensor(self.end_ids), mapped.device))
-        ends = (ends * self.translator.embed_scale).to(mapped.dtype)
+        ends = (ends * self.translator.token_scale).to(mapped.dtype)
         embeds = torch.cat([mapped, mapped.new_zeros(batch, 2, dim)], dim=1)
         embeds = embeds * valid_mask(lengths, frames + 2)[..., None]
         position = torch.arange(frames + 2, device=mapped.device)[None, :, None]

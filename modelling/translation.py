@@ -14,6 +14,7 @@ which is faster on the CPU (:func:`decoder_for`).
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import torch
@@ -25,6 +26,7 @@ from modelling.cached_generation import CachedGeneration
 from modelling.mbart_adapter import embed_scale, shift_tokens_right
 from modelling.translator_config import GenerationConfig, ModelConfig
 
+INPUT_SCALES = ("embedding", "paper")
 LOG = logging.getLogger("slt.translation")  # a child of the run logger: train.log, on rank 0
 
 
@@ -78,8 +80,17 @@ def build_mbart(
 class TextTranslator(nn.Module):
     """mBART from input embeddings to text, with label-smoothed loss and beam search."""
 
-    def __init__(self, mbart: MBartForConditionalGeneration, tgt_lang_id: int, label_smoothing: float) -> None:
+    def __init__(
+        self,
+        mbart: MBartForConditionalGeneration,
+        tgt_lang_id: int,
+        label_smoothing: float,
+        input_scale: str = "embedding",
+    ) -> None:
         super().__init__()
+        if input_scale not in INPUT_SCALES:
+            raise TranslatorError(f"input scale {input_scale!r} is not one of {list(INPUT_SCALES)}")
+        self.input_scale = input_scale
         self.mbart = mbart
         self.tgt_lang_id = tgt_lang_id
         self.pad_id = mbart.config.pad_token_id
@@ -95,6 +106,20 @@ class TextTranslator(nn.Module):
     def embed_scale(self) -> float:
         """The factor mBART applies to its own token embeddings (it does not scale inputs_embeds)."""
         return embed_scale(self.mbart.config)
+
+    @property
+    def token_scale(self) -> float:
+        """The factor of the embeddings of gloss ids (and of the ``</s> lang`` ends) in the encoder input.
+
+        ``embedding``: mBART's own (:attr:`embed_scale`); ``paper``: √d_model, as the paper's code
+        scales every encoder input whatever the model's ``scale_embedding``.
+        """
+        return math.sqrt(self.d_model) if self.input_scale == "paper" else self.embed_scale
+
+    @property
+    def feature_scale(self) -> float:
+        """The factor of mapped visual features in the encoder input: 1, or √d_model as the paper's code."""
+        return math.sqrt(self.d_model) if self.input_scale == "paper" else 1.0
 
     def decoder_inputs(self, labels: torch.Tensor) -> torch.Tensor:
         """mBART's teacher-forcing inputs: labels shifted right, starting with the language code."""
@@ -147,7 +172,7 @@ class GlossToText(nn.Module):
         self.translator = translator
 
     def embed(self, gloss_ids: torch.Tensor) -> torch.Tensor:
-        return self.gloss_embedding(gloss_ids) * self.translator.embed_scale
+        return self.gloss_embedding(gloss_ids) * self.translator.token_scale
 
     def forward(self, gloss_ids: torch.Tensor, gloss_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.translator(self.embed(gloss_ids), gloss_mask, labels)

@@ -22,6 +22,9 @@ class ModelConfig:
     activation_dropout: float = in_range(0.0, low=0, high=0.99)
     max_position_embeddings: int = positive(256, architecture=True)
     label_smoothing: float = in_range(0.1, low=0, high=0.99)
+    # embedding: gloss and end embeddings by mBART's embedding scale, mapped visual features unscaled;
+    # paper: every encoder input by sqrt(d_model), as the paper's code (modelling/translation.py)
+    input_scale: str = one_of("embedding", ("embedding", "paper"), architecture=True)
 
     def __post_init__(self) -> None:
         if self.d_model % self.attention_heads:

@@ -170,6 +170,7 @@ def test_an_s2t_config_takes_architecture_vocabularies_and_checkpoints_from_its_
         ("recognition.hidden_dim=48", r"recognition.hidden_dim: 48 differs from the s2g run's 32 \(s2t.s2g_run: "),
         ("model.d_model=64", r"model.d_model: 64 differs from the g2t run's 32 \(s2t.g2t_run: "),
         ("recognition.head_variant=paper", r"recognition.head_variant: 'paper' differs from the s2g run's 'toolkit'"),
+        ("model.input_scale=paper", r"model.input_scale: 'paper' differs from the g2t run's 'embedding'"),
         ("s2t.g2t_run={s2g}", r"s2t.g2t_run: .*s2g is a 's2g' run, not 'g2t'"),
         ("s2t.s2g_run={tmp}", r"s2t.s2g_run: .* holds no config.yaml \(train that run first\)"),
     ],

@@ -1,8 +1,10 @@
+import pytest
 import torch
 
 from modelling.encoders import StoredFeatures
 from modelling.recognition import SignToGloss
 from modelling.sign_to_text import SignToText, VLMapper
+from modelling.translation import GlossToText, TextTranslator, TranslatorError
 from modelling.translator_config import GenerationConfig
 from modelling.visual_head import VisualHead
 from tests.conftest import tiny_translator
@@ -50,3 +52,20 @@ def test_forward_backward_reaches_every_trainable_part():
     assert model.translator.mbart.get_encoder().layers[0].fc1.weight.grad.abs().sum() > 0
     ids, recognition = model.eval().generate(torch.randn(2, 6, 24), torch.tensor([6, 4]), GenerationConfig(2, 1.0, 6))
     assert ids[:, 0].tolist() == [5, 5] and recognition.lengths.tolist() == [6, 4]
+
+
+def test_the_papers_input_scale_multiplies_the_whole_encoder_input_by_the_root_of_d_model():
+    """``model.input_scale: paper``: mapped features and ends by √d_model, whatever mBART's ``scale_embedding``."""
+    model = tiny_model()
+    recognition = model.recognition(torch.randn(2, 6, 24), torch.tensor([6, 3]))
+    assert model.translator.embed_scale == 1.0  # the tiny mBART does not scale its own embeddings
+    ours, mask = model.encoder_inputs(recognition.gloss_features, recognition.lengths)
+    model.translator.input_scale = "paper"
+    papers, same_mask = model.encoder_inputs(recognition.gloss_features, recognition.lengths)
+    torch.testing.assert_close(papers, ours * 4.0)  # √16
+    assert torch.equal(mask, same_mask)
+    gloss_to_text = GlossToText(10, 1, model.translator)
+    ids = torch.tensor([[3, 4, 2]])
+    torch.testing.assert_close(gloss_to_text.embed(ids), gloss_to_text.gloss_embedding(ids) * 4.0)
+    with pytest.raises(TranslatorError, match="input scale 'other' is not one of"):
+        TextTranslator(model.translator.mbart, 5, 0.0, "other")
