@@ -34,11 +34,12 @@ class TranslatorError(ToolkitError):
     """A pretrained translator that cannot be loaded."""
 
 
-def decoder_for(decoding: str, device: torch.device) -> str:
-    """``static_cache`` or ``transformers``: ``decoding`` itself, or for ``auto`` the faster one on ``device``."""
+def decoder_for(decoding: str, device: torch.device, early_stopping: bool = True) -> str:
+    """``static_cache`` or ``transformers``: ``decoding`` itself, or for ``auto`` the faster one on ``device``
+    (``transformers`` without ``early_stopping``, which only it does)."""
     if decoding != "auto":
         return decoding
-    return "static_cache" if device.type == "cuda" else "transformers"
+    return "static_cache" if device.type == "cuda" and early_stopping else "transformers"
 
 
 def build_mbart(
@@ -141,7 +142,7 @@ class TextTranslator(nn.Module):
     ) -> torch.Tensor:
         """Beam-search token ids, each row starting with the target language code (``config.decoding`` says how)."""
         device = inputs_embeds.device
-        decoder = decoder_for(config.decoding, device)
+        decoder = decoder_for(config.decoding, device, config.early_stopping)
         if config.decoding == "auto" and device.type not in self._devices_logged:
             self._devices_logged.add(device.type)
             LOG.info("generation.decoding auto: %s on %s", decoder, device.type)
@@ -156,7 +157,7 @@ class TextTranslator(nn.Module):
             length_penalty=config.length_penalty,
             max_length=config.max_length,
             do_sample=False,
-            **({"early_stopping": True} if config.num_beams > 1 else {}),
+            **({"early_stopping": config.early_stopping} if config.num_beams > 1 else {}),
         )
 
 

@@ -80,6 +80,28 @@ def test_auto_decoding_is_the_static_cache_on_cuda_and_generate_elsewhere():
     assert decoder_for("auto", torch.device("cpu")) == "transformers"
     assert decoder_for("static_cache", torch.device("cpu")) == "static_cache"
     assert decoder_for("transformers", torch.device("cuda")) == "transformers"
+    assert decoder_for("auto", torch.device("cuda"), early_stopping=False) == "transformers"  # only it can
+
+
+@torch.no_grad()
+def test_without_early_stopping_the_translator_runs_generate_without_it():
+    """``generation.early_stopping: false`` (the paper's code): Hugging Face generate() as its default."""
+    translator = varied_translator(1, decoder_layers=2)
+    embeds, mask, _ = encoder_states(translator, 1, [6, 2, 4])
+    settings = GenerationConfig(num_beams=4, max_length=9, decoding="transformers", early_stopping=False)
+    found = translator.generate(embeds, mask, settings)
+    expected = translator.mbart.generate(
+        inputs_embeds=embeds,
+        attention_mask=mask,
+        decoder_start_token_id=5,
+        num_beams=4,
+        max_length=9,
+        do_sample=False,
+        early_stopping=False,
+    )
+    assert torch.equal(found, expected)
+    with pytest.raises(ValueError, match="early_stopping false needs decoding transformers"):
+        GenerationConfig(early_stopping=False, decoding="static_cache")
 
 
 @torch.no_grad()

@@ -24,11 +24,20 @@ class GlossDecoder:
 
 
 class TextDecoder:
-    """Generated token ids to sentences, normalised as the references are at ``level`` (word or char)."""
+    """Generated token ids to sentences, normalised as the references are at ``level`` (word or char).
 
-    def __init__(self, tokenizer, level: str) -> None:
-        self.tokenizer, self.level = tokenizer, level
+    ``split_final_stop``: a sentence ending ``x.`` becomes ``x .`` (the paper's code, for German).
+    """
+
+    def __init__(self, tokenizer, level: str, split_final_stop: bool = False) -> None:
+        self.tokenizer, self.level, self.split_final_stop = tokenizer, level, split_final_stop
 
     def __call__(self, ids: torch.Tensor) -> list[str]:
         texts = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
-        return [normalise_text(text, self.level, lowercase=False) for text in texts]
+        texts = [normalise_text(text, self.level, lowercase=False) for text in texts]
+        return [split_final_stop(text) for text in texts] if self.split_final_stop else texts
+
+
+def split_final_stop(text: str) -> str:
+    """``"... x."`` -> ``"... x ."``; a sentence of two characters or fewer, or already split, as it is."""
+    return text[:-1] + " ." if len(text) > 2 and text[-1] == "." and text[-2] != " " else text

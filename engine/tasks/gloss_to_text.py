@@ -119,7 +119,7 @@ class GlossToTextTask(TranslationTask):
     def evaluate(self, model: GlossToText, split: str) -> EvaluationResult:
         """Translate every example of ``split`` (sharded over ranks) and score the result."""
         encoded, generation = self.split(split), self.config.generation
-        decode = TextDecoder(self.tokenizer, self.config.data.level)
+        decode = TextDecoder(self.tokenizer, self.config.data.level, generation.split_final_stop)
 
         def translate(batch: dict, gloss_ids: torch.Tensor, gloss_mask: torch.Tensor) -> list[str]:
             return decode(model.generate(gloss_ids, gloss_mask, generation))

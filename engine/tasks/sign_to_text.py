@@ -244,7 +244,7 @@ class SignToTextTask(TranslationTask):
     def _evaluate(self, model: nn.Module, run, split: str, name: str) -> EvaluationResult:
         """Score ``run(inputs, lengths) -> (token ids, gloss ids)`` over ``split`` as result ``name``."""
         encoded, level = self.split(split), self.config.data.level
-        decode_text = TextDecoder(self.tokenizer, level)
+        decode_text = TextDecoder(self.tokenizer, level, self.config.generation.split_final_stop)
 
         def translate(batch: dict, inputs: torch.Tensor, lengths: torch.Tensor) -> list[tuple[str, str]]:
             ids, glosses = run(inputs, lengths)
