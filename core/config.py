@@ -144,6 +144,9 @@ class VideoConfig:
     crop_ratio: list[float] = field(default_factory=lambda: [0.75, 1.3])
     colour_jitter: float = fraction(0.2)
     centre_crop: float = in_range(1.0, high=1, above=0)
+    # evaluation: a centre square of this many pixels of the decoded frame instead (black where the
+    # frame is smaller, as torchvision's CenterCrop; the paper's PHOENIX-2014T: 224 of 260x210)
+    centre_crop_pixels: int | None = in_range(None, low=1)
     # even: frames evenly spaced, resampled to a multiple of 4; paper: the paper's code's selection
     # (every frame in evaluation, the last n % 4 dropped; a random subset in training)
     frame_selection: str = one_of("even", ("even", "paper"))
@@ -390,6 +393,8 @@ def _check_video(video: VideoConfig, synthetic: bool, source: str) -> None:
         low_high = getattr(video, key)
         if len(low_high) != 2 or not 0 < low_high[0] <= low_high[1]:
             raise ConfigError(f"{source}: data.video.{key}: expected [low, high] with 0 < low <= high")
+    if video.centre_crop_pixels is not None and video.centre_crop != 1.0:
+        raise ConfigError(f"{source}: data.video: give centre_crop or centre_crop_pixels, not both")
     if video.crop_area[1] > 1:
         raise ConfigError(f"{source}: data.video.crop_area: a share of the frame, at most 1, got {video.crop_area}")
 

@@ -54,7 +54,12 @@ class VideoPreprocessing:
             )
         else:
             videos = prepare_videos(
-                frames, video.img_size, False, centre_crop=video.centre_crop, normalisation=video.normalisation
+                frames,
+                video.img_size,
+                False,
+                centre_crop=video.centre_crop,
+                normalisation=video.normalisation,
+                crop_pixels=video.centre_crop_pixels,
             )
         if torch.device(device).type == "cuda":  # channels-last, as S3D's weights are on a GPU (engine.device)
             videos = videos.contiguous(memory_format=torch.channels_last_3d)

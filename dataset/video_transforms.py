@@ -137,8 +137,13 @@ def prepare_videos(
     jitter: float = 0.2,
     centre_crop: float = 1.0,
     normalisation: str = "kinetics",
+    crop_pixels: int | None = None,
 ) -> torch.Tensor:
     """Padded ``B×T×H×W×3`` uint8 frames -> normalised ``B×3×T×size×size`` float videos.
+
+    Evaluation crops the centre: ``centre_crop`` of each side, or (``crop_pixels``) a square of that
+    many pixels, black where the frame is smaller (as torchvision's ``CenterCrop``; exact where the
+    frame's size differs from it by an even number of pixels), either resampled to ``size``.
 
     ``normalisation``: ``kinetics``, torchvision's S3D (RGB, Kinetics mean and std), for its
     weights; ``paper``, the paper's code (BGR, ``(x - 0.5) / 0.5``), for its weights.
@@ -149,8 +154,10 @@ def prepare_videos(
     batch, frames_count = videos.shape[0], videos.shape[2]
     if training:
         boxes = to_device(random_crop_boxes(batch, area, ratio, generator), videos.device)
-    else:  # centre_crop: the fraction of each side kept
-        boxes = to_device(torch.tensor([[0.0, 0.0, 2 * centre_crop, 2 * centre_crop]]), videos.device).expand(batch, 4)
+    else:  # centre_crop: the fraction of each side kept; crop_pixels: that many pixels of each side
+        height, width = videos.shape[-2:]
+        sides = (2 * crop_pixels / width, 2 * crop_pixels / height) if crop_pixels else (2 * centre_crop,) * 2
+        boxes = to_device(torch.tensor([[0.0, 0.0, *sides]]), videos.device).expand(batch, 4)
     videos = F.grid_sample(videos, _crop_grid(boxes, frames_count, size), mode="bilinear", align_corners=False)
     if training and jitter > 0:
         videos = colour_jitter(videos, jitter, generator)

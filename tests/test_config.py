@@ -135,6 +135,10 @@ def test_shipped_configs_parse(name, pipeline):
         ({"data": {"video": {"root": "v", "temporal_rescale": [1.5, 0.5]}}}, "data.video.temporal_rescale: expected"),
         ({"data": {"video": {"root": "v", "format": "avi"}}}, "data.video.format: 'avi' is not one of"),
         ({"data": {"video": {"root": "v", "decode_size": 200}}}, "decode_size (200) is below img_size (224)"),
+        (
+            {"data": {"video": {"root": "v", "centre_crop": 0.9, "centre_crop_pixels": 224}}},
+            "give centre_crop or centre_crop_pixels, not both",
+        ),
     ],
 )
 def test_s2g_settings_are_checked(tmp_path, change, message):

@@ -54,6 +54,16 @@ def test_the_papers_normalisation_is_bgr_around_one_half():
         prepare_videos(frames, size=4, training=False, normalisation="imagenet")
 
 
+def test_a_centre_crop_in_pixels_is_torchvisions_center_crop_black_where_the_frame_is_smaller():
+    """PHOENIX-2014T's evaluation in the paper: ``CenterCrop(224)`` of 260×210 frames (here 26×12 -> 16)."""
+    frames = torch.randint(0, 256, (1, 2, 26, 12, 3), dtype=torch.uint8)
+    videos = prepare_videos(frames, size=16, training=False, normalisation="paper", crop_pixels=16)
+    pixels = ((videos[:, [2, 1, 0]] * 0.5 + 0.5) * 255).round().to(torch.uint8)  # back to RGB uint8
+    expected = torch.zeros(1, 3, 2, 16, 16, dtype=torch.uint8)
+    expected[..., :, 2:14] = frames.permute(0, 4, 1, 2, 3)[..., 5:21, :]  # rows 5..20, columns padded by 2
+    assert torch.equal(pixels, expected)
+
+
 def test_zero_length_video_is_an_error():
     with pytest.raises(ValueError, match="at least one frame"):
         sample_frame_indices(0, 100)
