@@ -47,7 +47,6 @@ def setting(
     bounds: tuple | None = None,
     must_exist: bool = False,
     architecture: bool = False,
-    default_factory: Any = dataclasses.MISSING,
 ) -> Any:
     """A field with what validation checks: allowed ``choices``, ``bounds`` (low, high, above), a path that
     ``must_exist`` when set; ``architecture``: it sizes a network, so a run built on another's must agree."""
@@ -56,7 +55,7 @@ def setting(
         metadata["choices"] = choices
     if bounds is not None:
         metadata["range"] = bounds
-    return field(default=default, default_factory=default_factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 def input_path(default: Any = None) -> Any:
@@ -88,11 +87,6 @@ def registered(registry: Registry, default: type) -> Any:
     """A section whose dataclass its ``type`` key picks from ``registry`` (missing: ``default``'s type)."""
     metadata = {"registry": registry, "default_type": registry.name_of(default), "architecture": False}
     return field(default_factory=default, metadata=metadata)
-
-
-def architecture_keys(cls: type) -> tuple[str, ...]:
-    """The fields of dataclass ``cls`` that size a network (``architecture=True``)."""
-    return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("architecture"))
 
 
 def _check_range(value: Any, bounds: tuple, key: str, source: str) -> None:

@@ -59,11 +59,12 @@ def _s3d_name(key: str) -> str:
     return name
 
 
-def _head_name(key: str) -> str:
+def _head_name(key: str) -> str | None:
+    """Our name of the paper's visual head tensor ``key``; None for one this toolkit does not know."""
     for theirs, ours in HEAD_NAMES.items():
         if key.startswith(theirs):
             return ours + key[len(theirs) :]
-    raise PaperWeightsError(f"visual_head.{key}: not a tensor of the paper's visual head this toolkit knows")
+    return None
 
 
 def recognition_weights(paper_state: dict[str, torch.Tensor], source: str, prefix: str = "") -> dict[str, torch.Tensor]:
@@ -80,13 +81,11 @@ def recognition_weights(paper_state: dict[str, torch.Tensor], source: str, prefi
             ours["encoder." + _s3d_name(key[len(S3D_PREFIX) :])] = tensor
         elif key == HEAD_PREFIX + "pe.pe":
             _check_positions(tensor, source)
-        elif key.startswith(HEAD_PREFIX):
-            try:
-                ours["head." + _head_name(key[len(HEAD_PREFIX) :])] = tensor
-            except PaperWeightsError as error:
-                raise PaperWeightsError(f"{source}: {prefix}{error}") from error
         else:
-            raise PaperWeightsError(f"{source}: {prefix}{key}: not part of the paper's recognition network")
+            name = _head_name(key[len(HEAD_PREFIX) :]) if key.startswith(HEAD_PREFIX) else None
+            if name is None:
+                raise PaperWeightsError(f"{source}: {prefix}{key}: not a tensor of the paper's recognition network")
+            ours["head." + name] = tensor
     return ours
 
 

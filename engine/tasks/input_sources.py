@@ -51,6 +51,9 @@ class InMemoryInput:
     def check_training_inputs(names: list[str]) -> None:
         """Nothing to look for: what is in memory was read already."""
 
+    def blank_batch(self, label_ids: list[int]) -> dict:
+        raise NotImplementedError(f"{type(self).__name__} is always readable: no batch needs a blank stand-in")
+
 
 class GlossInput(InMemoryInput):
     """Gloss ids framed for the translator (Gloss2Text); its padding ids come with the vocabularies."""
@@ -77,9 +80,6 @@ class GlossInput(InMemoryInput):
         """Gloss ids and their attention mask."""
         return to_device(batch["translator_input"], self.device), to_device(batch["translator_mask"], self.device)
 
-    def blank_batch(self, label_ids: list[int]) -> dict:
-        raise NotImplementedError("gloss input is always readable: no batch needs a blank stand-in")
-
 
 class FeatureInput(InMemoryInput):
     """Features stored by extract_feature.py under ``directory`` (Sign2Text on features)."""
@@ -102,9 +102,6 @@ class FeatureInput(InMemoryInput):
 
     def network_input(self, batch: dict, training: bool) -> tuple[torch.Tensor, torch.Tensor]:
         return to_device(batch["features"], self.device), batch["lengths"]
-
-    def blank_batch(self, label_ids: list[int]) -> dict:
-        raise NotImplementedError("stored features are always readable: no batch needs a blank stand-in")
 
     @staticmethod
     def encoder(config: EncoderConfig, pretrained: bool = False) -> StoredFeatures:

@@ -158,7 +158,7 @@ class SignToTextTask(TranslationTask):
         s2g = load_task_checkpoint(path, SignToGlossTask.name, self.vocab.glosses)
         s2g_config = config_from_dict(s2g["config"], f"{path} (its config)")
         encoder = s2g_config.recognition.encoder.build(pretrained=False)
-        load_submodule(encoder, {**s2g, "model": legacy_to_current(s2g["model"])}, "encoder.", path)
+        load_encoder(encoder, s2g, path)
         return VideoPreprocessing(s2g_config.data.video), encoder
 
     def build_model(self) -> SignToText:
@@ -266,7 +266,12 @@ class SignToTextTask(TranslationTask):
 def load_recognition(recognition: SignToGloss, state: dict, source: str) -> bool:
     """The visual head, and the encoder where it has weights, from an S2G checkpoint; whether the encoder was loaded."""
     load_submodule(recognition.head, state, "head.", source)
-    if not any(True for _ in recognition.encoder.parameters()):
+    if next(recognition.encoder.parameters(), None) is None:
         return False  # a pass-through of stored features
-    load_submodule(recognition.encoder, {**state, "model": legacy_to_current(state["model"])}, "encoder.", source)
+    load_encoder(recognition.encoder, state, source)
     return True
+
+
+def load_encoder(encoder: nn.Module, state: dict, source: str) -> None:
+    """The encoder's weights of an S2G checkpoint (``encoder.``; ``backbone.`` in older ones) into ``encoder``."""
+    load_submodule(encoder, {**state, "model": legacy_to_current(state["model"])}, "encoder.", source)
