@@ -159,6 +159,7 @@ class DataConfig:
     format: str = one_of("pickle", ("pickle", "phoenix_csv"))
     level: str = one_of("word", ("word", "char"))
     lowercase_text: bool = True
+    lowercase_glosses: bool = False  # the paper's code: true (its gloss vocabularies are lower-case)
     max_gloss_length: int = positive(64)
     max_text_length: int = positive(96)
     src_lang: str = "de_DE"
@@ -437,6 +438,14 @@ def _upgrade_keys(raw: dict, source: str) -> None:
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Read, override and validate the YAML config at ``path``."""
+    config = config_from_dict(read_config_file(path, overrides), str(path))
+    _check_data_files(config, str(path), {override.split("=", 1)[0].strip() for override in overrides})
+    return config
+
+
+def read_config_file(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> dict:
+    """The YAML config at ``path`` as plain data: overridden, its old keys upgraded, resolved by its task
+    (e.g. Sign2Text's keys from its upstream runs); not yet validated."""
     source = str(path)
     if not Path(path).is_file():
         raise ConfigError(f"config file not found: {source}")
@@ -450,9 +459,7 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     _upgrade_keys(raw, source)
     if schema.resolve is not None:
         schema.resolve(raw, source)
-    config = config_from_dict(raw, source)
-    _check_data_files(config, source, {override.split("=", 1)[0].strip() for override in overrides})
-    return config
+    return raw
 
 
 def config_from_dict(raw: dict, source: str) -> Config:

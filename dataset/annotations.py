@@ -111,11 +111,13 @@ class PreparedSplit:
     skipped_names: list[str]
 
 
-def prepare_samples(samples: list[Sample], level: str, lowercase: bool) -> PreparedSplit:
-    """Normalise text and set aside samples whose gloss or text is empty."""
+def prepare_samples(
+    samples: list[Sample], level: str, lowercase: bool, lowercase_glosses: bool = False
+) -> PreparedSplit:
+    """Normalise text (and glosses: whitespace, and case if ``lowercase_glosses``); set aside empty ones."""
     kept, skipped, names = [], Counter(), []
     for sample in samples:
-        gloss = " ".join(sample.gloss.split())
+        gloss = " ".join((sample.gloss.lower() if lowercase_glosses else sample.gloss).split())
         text = normalise_text(sample.text, level, lowercase)
         reason = "empty gloss" if not gloss else "empty text" if not text else None
         if reason:

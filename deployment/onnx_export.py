@@ -66,7 +66,8 @@ def _graph_specs(network: SignToText, encoder: nn.Module, size: int) -> list[Gra
     mbart = network.translator.mbart
     batch, frames, steps = Dim("batch", min=1, max=256), Dim("frames", min=8, max=8192), Dim("steps", max=4096)
     free_axes = {axis: {"batch": batch, "frames": frames}[name] for axis, name in encoder.export_axes.items()}
-    hidden = network.recognition.head.classifier.in_features
+    mapper = network.mapper
+    hidden = mapper.layers[0].in_features if mapper.reads == "gloss_features" else mapper.embeddings.in_features
     config = mbart.config
     head_dim = config.d_model // config.decoder_attention_heads
     generator = torch.Generator().manual_seed(0)
@@ -86,7 +87,7 @@ def _graph_specs(network: SignToText, encoder: nn.Module, size: int) -> list[Gra
     return [
         GraphSpec(
             "recognition",
-            RecognitionGraph(encoder, network.recognition),
+            RecognitionGraph(encoder, network.recognition, mapper),
             {"videos": encoder.example_input([24, 17], size, generator), "lengths": torch.tensor([24, 17])},
             [{"videos": encoder.example_input([37, 30, 12], size, generator), "lengths": torch.tensor([37, 30, 12])}],
             {"videos": free_axes, "lengths": {0: batch}},

@@ -39,40 +39,51 @@ class CheckpointError(ToolkitError):
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint (written by :func:`core.atomic_files.save_atomic`), with a clear error if that fails."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        with torch.serialization.safe_globals(NUMPY_ARRAY_GLOBALS), warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # torch's notes on foreign pickles: the error says it all
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        unsafe = _unsafe_globals(path)
-        if unsafe:
-            raise CheckpointError(
-                f"{path}: refused: it carries pickled Python objects ({', '.join(unsafe[:3])}) besides tensors "
-                "and plain data, which could run code when loaded; this toolkit's checkpoints never do"
-            ) from error
-        reason = str(error).splitlines()[0]
-        if reason.startswith("Weights only load failed"):  # torch's advice to load it unsafely: not ours to give
-            reason = "it holds more than tensors and plain data"
-        raise CheckpointError(f"{path}: not a readable checkpoint: {reason}") from error
+    state = read_weights_only(path, NUMPY_ARRAY_GLOBALS, "this toolkit's checkpoints never do")
     if not isinstance(state, dict) or "model" not in state:
         raise CheckpointError(f"{path}: not a checkpoint of this toolkit (no 'model' entry)")
     return state
 
 
-def _unsafe_globals(path: Path) -> list[str]:
-    """The objects in checkpoint ``path`` that a weights-only load refuses, whatever its format: torch's zip
-    format, its legacy format or a plain pickle."""
-    allowed = {f"{g.__module__}.{g.__qualname__}" for g in NUMPY_ARRAY_GLOBALS} | {"collections.OrderedDict"}
+def read_weights_only(path: str | Path, allowed: list, never: str) -> Any:
+    """What ``torch.load`` reads from ``path`` with ``weights_only=True`` and the extra globals ``allowed``.
+
+    Any other pickled object is refused with one error naming it (``never`` says whose files never
+    hold one); nothing in the file runs.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        with torch.serialization.safe_globals(allowed), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # torch's notes on foreign pickles: the error says it all
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        unsafe = _unsafe_globals(path, allowed)
+        if unsafe:
+            raise CheckpointError(
+                f"{path}: refused: it carries pickled Python objects ({', '.join(unsafe[:3])}) besides tensors "
+                f"and plain data, which could run code when loaded; {never}"
+            ) from error
+        reason = str(error).splitlines()[0]
+        if reason.startswith("Weights only load failed"):  # torch's advice to load it unsafely: not ours to give
+            reason = "it holds more than tensors and plain data"
+        raise CheckpointError(f"{path}: not a readable checkpoint: {reason}") from error
+
+
+def _unsafe_globals(path: Path, allowed: list) -> list[str]:
+    """The objects in checkpoint ``path`` that a weights-only load with ``allowed`` refuses, whatever its format:
+    torch's zip format, its legacy format or a plain pickle."""
+    names = {g[1] if isinstance(g, tuple) else f"{g.__module__}.{g.__qualname__}" for g in allowed}
+    names.add("collections.OrderedDict")
     if zipfile.is_zipfile(path):
         try:
-            names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+            found = torch.serialization.get_unsafe_globals_in_checkpoint(path)
         except Exception:
             return []
     else:
-        names = [name for name in _pickled_globals(path) if not name.startswith("torch.")]
-    return [name for name in dict.fromkeys(names) if name not in allowed]
+        found = [name for name in _pickled_globals(path) if not name.startswith("torch.")]
+    return [name for name in dict.fromkeys(found) if name not in names]
 
 
 def _pickled_globals(path: Path) -> list[str]:

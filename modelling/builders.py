@@ -44,10 +44,13 @@ def build_gloss_to_text(config: Config, vocab: GlossVocabulary, tokenizer) -> Gl
     return GlossToText(len(vocab), vocab.pad_id, build_translator(config, tokenizer))
 
 
-def build_sign_to_text(config: Config, vocab: GlossVocabulary, tokenizer, encoder: nn.Module) -> SignToText:
-    """The Sign2Text network: recognition over ``encoder`` (see :func:`build_recognition`), VL mapper, translator."""
+def build_sign_to_text(
+    config: Config, vocab: GlossVocabulary, tokenizer, encoder: nn.Module, mapper: str = "mlp"
+) -> SignToText:
+    """The Sign2Text network: recognition over ``encoder`` (see :func:`build_recognition`), VL mapper
+    (``mapper``: one of :data:`~modelling.sign_to_text.MAPPERS`), translator."""
     recognition = build_recognition(config.recognition, encoder, len(vocab))
-    return SignToText(recognition, build_translator(config, tokenizer), vocab.end_ids)
+    return SignToText(recognition, build_translator(config, tokenizer), vocab.end_ids, mapper)
 
 
 def build_cascade(config: Config, vocab: GlossVocabulary, tokenizer, encoder: nn.Module) -> Cascade:

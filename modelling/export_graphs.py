@@ -1,8 +1,10 @@
 """The Sign2Text network as three graphs with plain tensor inputs and outputs, for ONNX export.
 
 - :class:`RecognitionGraph`: the encoder's input (S3D: videos B×3×T×H×W) and lengths -> gloss
-  log-probabilities, gloss features and feature counts (the encoder, then the visual head);
-- :class:`EncoderGraph`: gloss features and counts -> the decoder's cross-attention keys and values
+  log-probabilities, what the VL mapper reads (the gloss features, or the gloss probabilities for
+  the ``gloss_probabilities`` mapper; the output keeps the name ``gloss_features``) and feature
+  counts (the encoder, then the visual head);
+- :class:`EncoderGraph`: those features and counts -> the decoder's cross-attention keys and values
   of the encoder states, and their mask (VL mapper, the ``</s> lang`` end embeddings, mBART's
   encoder, each decoder layer's cross-attention projections);
 - :class:`DecoderStepGraph`: one decoder step: the last token of each beam, the cross-attention keys
@@ -22,22 +24,27 @@ from transformers import MBartForConditionalGeneration
 
 from modelling.mbart_adapter import cross_keys_values, decoder_inputs, decoder_step
 from modelling.recognition import SignToGloss
-from modelling.sign_to_text import SignToText
+from modelling.sign_to_text import SignToText, mapper_input
 
 
 class RecognitionGraph(nn.Module):
-    """The encoder and the visual head, the encoder in its export mode (S3D: block 1 whole, no time chunks)."""
+    """The encoder and the visual head, the encoder in its export mode (S3D: block 1 whole, no time chunks).
 
-    def __init__(self, encoder: nn.Module, recognition: SignToGloss) -> None:
+    ``mapper``: the VL mapper whose input the graph gives beside the log-probabilities (the gloss
+    features if none).
+    """
+
+    def __init__(self, encoder: nn.Module, recognition: SignToGloss, mapper: nn.Module | None = None) -> None:
         super().__init__()
         self.encoder, self.recognition = encoder, recognition
+        self.reads = mapper.reads if mapper is not None else "gloss_features"
 
     def forward(self, videos: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """``videos``: the encoder's input (the graph's input keeps the name of the video translator's)."""
         with self.encoder.exporting():
             features, feature_lengths = self.encoder(videos, lengths)
         output = self.recognition.recognise(features, feature_lengths)
-        return output.log_probs, output.gloss_features, output.lengths
+        return output.log_probs, mapper_input(self.reads, output), output.lengths
 
 
 class EncoderGraph(nn.Module):

@@ -1,10 +1,12 @@
 """Sign2Text: the recognition network's gloss features -> VL mapper -> mBART translator; and the cascade.
 
-The VL mapper (Linear 512->d_model, ReLU, Linear d_model->d_model) turns gloss features into the
-translator's input embeddings. As in Gloss2Text, the encoder input ends with the gloss
-vocabulary's end ids (``</s>`` and the source language code): their embeddings come from the
-Gloss2Text gloss embedding (scaled like mBART's), so a Sign2Text model starts from a Gloss2Text
-checkpoint's view of sequence ends.
+The VL mapper turns the recognition network's output into the translator's input embeddings:
+``mlp`` (Linear hidden->d_model, ReLU, Linear d_model->d_model) over the gloss features, the
+paper's PHOENIX-2014T mapper; or ``gloss_probabilities``, a bias-free Linear over the gloss
+probabilities (K->d_model, each gloss's column a gloss embedding), its CSL-Daily one. As in
+Gloss2Text, the encoder input ends with the gloss vocabulary's end ids (``</s>`` and the source
+language code): their embeddings come from the Gloss2Text gloss embedding (scaled like mBART's), so
+a Sign2Text model starts from a Gloss2Text checkpoint's view of sequence ends.
 """
 
 from __future__ import annotations
@@ -23,9 +25,13 @@ from modelling.translation import GlossToText, TextTranslator
 from modelling.translator_config import GenerationConfig
 from modelling.visual_head import valid_mask
 
+MAPPERS = ("mlp", "gloss_probabilities")
+
 
 class VLMapper(nn.Module):
     """Gloss features (B×T×in_dim) -> translator input embeddings (B×T×d_model)."""
+
+    reads = "gloss_features"
 
     def __init__(self, in_dim: int, d_model: int) -> None:
         super().__init__()
@@ -33,6 +39,30 @@ class VLMapper(nn.Module):
 
     def forward(self, gloss_features: torch.Tensor) -> torch.Tensor:
         return self.layers(gloss_features)
+
+
+class GlossProbabilityMapper(nn.Module):
+    """Gloss probabilities (B×T×K) -> their mix of gloss embeddings (B×T×d_model): a bias-free Linear."""
+
+    reads = "probabilities"
+
+    def __init__(self, num_glosses: int, d_model: int) -> None:
+        super().__init__()
+        self.embeddings = nn.Linear(num_glosses, d_model, bias=False)
+
+    def forward(self, probabilities: torch.Tensor) -> torch.Tensor:
+        return self.embeddings(probabilities)
+
+    @torch.no_grad()
+    def init_from(self, gloss_embedding: torch.Tensor) -> None:
+        """Each gloss's column from ``gloss_embedding`` (K'×d_model, rows in this vocabulary's ids; K' <= K)."""
+        self.embeddings.weight.zero_()
+        self.embeddings.weight[:, : len(gloss_embedding)] = gloss_embedding.t()
+
+
+def mapper_input(reads: str, recognition: RecognitionOutput) -> torch.Tensor:
+    """What a mapper that ``reads`` (its attribute) takes of the recognition output: gloss features or probabilities."""
+    return recognition.gloss_features if reads == "gloss_features" else recognition.log_probs.exp()
 
 
 @dataclass
@@ -50,23 +80,34 @@ class SignToText(nn.Module):
     gloss embedding has rows up to the largest, as the Gloss2Text embedding it starts from.
     """
 
-    def __init__(self, recognition: SignToGloss, translator: TextTranslator, end_ids: tuple[int, int]) -> None:
+    def __init__(
+        self, recognition: SignToGloss, translator: TextTranslator, end_ids: tuple[int, int], mapper: str = "mlp"
+    ) -> None:
         super().__init__()
         self.recognition = recognition
-        self.mapper = VLMapper(recognition.head.classifier.in_features, translator.d_model)
+        classifier = recognition.head.classifier
+        if mapper not in MAPPERS:
+            raise ValueError(f"VL mapper {mapper!r} is not one of {list(MAPPERS)}")
+        self.mapper = (
+            VLMapper(classifier.in_features, translator.d_model)
+            if mapper == "mlp"
+            else GlossProbabilityMapper(classifier.out_features, translator.d_model)
+        )
         self.gloss_embedding = nn.Embedding(max(end_ids) + 1, translator.d_model)
         self.translator = translator
         self.end_ids = tuple(end_ids)
 
-    def encoder_inputs(self, gloss_features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encoder_inputs(self, mapped_from: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mapped features with ``</s> lang`` after each sample's valid frames, and the attention mask.
+
+        ``mapped_from``: what the mapper reads (:func:`mapper_input`), gloss features or probabilities.
 
         Both scaled as the translator's ``input_scale`` says (mapped features unscaled and the ends
         by mBART's embedding scale; or, as the paper's code, all by √d_model).
 
         The end embeddings take the mapped features' dtype, which autocast may have lowered.
         """
-        mapped = self.mapper(gloss_features) * self.translator.feature_scale
+        mapped = self.mapper(mapped_from) * self.translator.feature_scale
         batch, frames, dim = mapped.shape
         lengths = to_device(lengths, mapped.device)
         ends = self.gloss_embedding(to_device(torch.tensor(self.end_ids), mapped.device))
@@ -82,7 +123,7 @@ class SignToText(nn.Module):
         recognition = self.recognition(inputs, lengths)
         if labels is None:
             return SignToTextOutput(recognition, None)
-        embeds, mask = self.encoder_inputs(recognition.gloss_features, recognition.lengths)
+        embeds, mask = self.encoder_inputs(mapper_input(self.mapper.reads, recognition), recognition.lengths)
         return SignToTextOutput(recognition, self.translator(embeds, mask, labels))
 
     @torch.no_grad()
@@ -94,7 +135,7 @@ class SignToText(nn.Module):
     @torch.no_grad()
     def translate(self, recognition: RecognitionOutput, config: GenerationConfig) -> torch.Tensor:
         """Beam-search token ids from the recognition network's output."""
-        embeds, mask = self.encoder_inputs(recognition.gloss_features, recognition.lengths)
+        embeds, mask = self.encoder_inputs(mapper_input(self.mapper.reads, recognition), recognition.lengths)
         return self.translator.generate(embeds, mask, config)
 
 

@@ -3,7 +3,7 @@ import pickle
 
 import pytest
 
-from dataset.annotations import AnnotationError, normalise_text, prepare_samples, read_annotations
+from dataset.annotations import AnnotationError, Sample, normalise_text, prepare_samples, read_annotations
 from tests.conftest import PHOENIX
 
 RECORDS = [
@@ -45,6 +45,13 @@ def test_prepare_counts_and_skips_empty_samples(tmp_path):
     assert [s.text for s in prepared.samples] == ["morgen regnet es ."]
     assert prepared.skipped == {"empty gloss": 1, "empty text": 1}
     assert prepared.skipped_names == ["dev/b", "dev/c"]
+
+
+def test_glosses_are_lower_cased_on_request_as_the_papers_vocabularies_are():
+    samples = [Sample("a", "MORGEN  REGEN-plusplus STRAßE", "Morgen regnet es .")]
+    assert prepare_samples(samples, "word", lowercase=True).samples[0].gloss == "MORGEN REGEN-plusplus STRAßE"
+    lowered = prepare_samples(samples, "word", lowercase=True, lowercase_glosses=True)
+    assert lowered.samples[0].gloss == "morgen regen-plusplus straße"
 
 
 def test_character_level_and_case():

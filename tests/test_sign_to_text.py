@@ -3,24 +3,42 @@ import torch
 
 from modelling.encoders import StoredFeatures
 from modelling.recognition import SignToGloss
-from modelling.sign_to_text import SignToText, VLMapper
+from modelling.sign_to_text import GlossProbabilityMapper, SignToText, VLMapper
 from modelling.translation import GlossToText, TextTranslator, TranslatorError
 from modelling.translator_config import GenerationConfig
 from modelling.visual_head import VisualHead
 from tests.conftest import tiny_translator
 
 
-def tiny_model() -> SignToText:
+def tiny_model(mapper: str = "mlp") -> SignToText:
     torch.manual_seed(0)
     return SignToText(
         SignToGloss(StoredFeatures(24), VisualHead(24, 10, hidden_dim=12, ff_dim=20, dropout=0.0)),
         tiny_translator(),
         (2, 3),
+        mapper,
     ).eval()
 
 
 def test_mapper_maps_gloss_features_to_the_translator_width():
     assert VLMapper(12, 16)(torch.randn(3, 7, 12)).shape == (3, 7, 16)
+
+
+def test_the_gloss_probability_mapper_mixes_the_gloss_embeddings_by_probability():
+    """The paper's CSL-Daily mapper: a bias-free map of the probabilities, columns = the gloss embeddings."""
+    mapper = GlossProbabilityMapper(5, 3)
+    table = torch.arange(12.0).reshape(4, 3)  # rows of glosses 0-3 (a G2T table may stop before K)
+    mapper.init_from(table)
+    one_hot = torch.eye(5)[None, [2, 4]]  # gloss 2, then gloss 4 (no row: zero)
+    assert mapper(one_hot).tolist() == [[table[2].tolist(), [0.0, 0.0, 0.0]]]
+    torch.testing.assert_close(mapper(torch.full((1, 1, 5), 0.25)), table.mean(0)[None, None])
+    model = tiny_model("gloss_probabilities")
+    recognition = model.recognition(torch.randn(2, 6, 24), torch.tensor([6, 3]))
+    embeds, _ = model.encoder_inputs(recognition.log_probs.exp(), recognition.lengths)
+    expected = recognition.log_probs.exp()[1, :3] @ model.mapper.embeddings.weight.t()
+    torch.testing.assert_close(embeds[1, :3], expected)
+    with pytest.raises(ValueError, match="VL mapper 'other' is not one of"):
+        SignToText(model.recognition, model.translator, (2, 3), "other")
 
 
 def test_encoder_inputs_end_with_eos_and_language_embeddings_after_valid_frames():

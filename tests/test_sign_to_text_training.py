@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import demo
+import export
 import translate
 from core.config import load_config
 from dataset.sign_video import SkippedVideo, collate_videos
@@ -43,6 +44,21 @@ def test_s2t_starts_from_the_s2g_and_g2t_weights(pipeline):
     assert torch.equal(model.recognition.head.classifier.weight, s2g["head.classifier.weight"])
     assert torch.equal(model.translator.mbart.lm_head.weight, g2t["translator.mbart.lm_head.weight"])
     assert torch.equal(model.gloss_embedding.weight[2:4], g2t["gloss_embedding.weight"][2:4])
+
+
+def test_the_gloss_probability_mapper_starts_from_the_g2t_gloss_embedding(pipeline, tmp_path):
+    """``s2t.mapper: gloss_probabilities`` (the paper's CSL-Daily mapper): trains and scores as the MLP does."""
+    root, _ = pipeline
+    config = s2t_config(root, tmp_path / "s2t", max_steps=2)
+    config["s2t"]["mapper"] = "gloss_probabilities"
+    path = write_config(tmp_path / "s2t.yaml", config)
+    task = build_task(load_config(path), setup_distributed("cpu"))
+    task.prepare(create=True)
+    g2t = torch.load(root / "g2t" / "best.ckpt", weights_only=False)["model"]["gloss_embedding.weight"]
+    assert torch.equal(task.build_model().mapper.embeddings.weight, g2t.t())
+    assert training.main(["--config", str(path)]) == 0
+    assert prediction.main(["--config", str(path), "--splits", "test"]) == 0
+    assert export.main(["--run", str(tmp_path / "s2t"), "--output", str(tmp_path / "onnx")]) == 0  # checked there
 
 
 def test_an_s2g_checkpoint_with_another_gloss_vocabulary_is_refused(pipeline, tmp_path, capsys):

@@ -88,7 +88,8 @@ def _locator(source: VideoSource, split: str):
 def read_split(config: Config, split: str) -> PreparedSplit:
     """The usable samples of ``split``; empty ones are counted and logged with their names."""
     data = config.data
-    prepared = prepare_samples(read_annotations(data.split_path(split), data.format), data.level, data.lowercase_text)
+    samples = read_annotations(data.split_path(split), data.format)
+    prepared = prepare_samples(samples, data.level, data.lowercase_text, data.lowercase_glosses)
     if prepared.skipped:
         get_logger().warning(
             "%s: skipped %s (first: %s)", split, dict(prepared.skipped), ", ".join(prepared.skipped_names[:3])
@@ -113,7 +114,8 @@ def check_training_data(config: Config, inputs: InputSource) -> None:
             _refuse_foreign_annotations(config, split)
     if data.synthetic is not None and not Path(data.train).is_file():
         return
-    train = prepare_samples(read_annotations(data.train, data.format), data.level, data.lowercase_text)
+    samples = read_annotations(data.train, data.format)
+    train = prepare_samples(samples, data.level, data.lowercase_text, data.lowercase_glosses)
     if not train.samples:
         raise ToolkitError(f"{data.train}: nothing to train on: every sample was skipped ({dict(train.skipped)})")
     if data.synthetic is None:

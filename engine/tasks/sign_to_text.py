@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from core.config import Config, ConfigError, config_from_dict, in_range, input_path
+from core.config import Config, ConfigError, config_from_dict, in_range, input_path, one_of
 from core.host_transfer import to_device
 from core.run_directory import RunDirectory
 from core.vocabulary import GlossVocabulary
@@ -40,7 +40,7 @@ from evaluation.report import EvaluationResult
 from evaluation.scoring import score_translation
 from modelling.builders import build_cascade, build_sign_to_text
 from modelling.recognition import RecognitionConfig, SignToGloss, ctc_loss, legacy_to_current
-from modelling.sign_to_text import Cascade, SignToText
+from modelling.sign_to_text import MAPPERS, Cascade, GlossProbabilityMapper, SignToText
 from modelling.tokenizers import TokenizerConfig, load_text_tokenizer
 from modelling.translator_config import GenerationConfig, ModelConfig
 
@@ -62,6 +62,9 @@ class SignToTextConfig:
     s2g_checkpoint: str | None = input_path()
     g2t_checkpoint: str | None = input_path()
     features: str | None = None
+    # the VL mapper: mlp over the gloss features; gloss_probabilities: a bias-free linear map of the gloss
+    # probabilities, its columns the G2T gloss embeddings at the start (the paper's CSL-Daily mapper)
+    mapper: str = one_of("mlp", MAPPERS)
     recognition_weight: float = in_range(1.0, low=0)
     translation_weight: float = in_range(1.0, low=0)
 
@@ -163,7 +166,7 @@ class SignToTextTask(TranslationTask):
 
     def build_model(self) -> SignToText:
         """The S2T network; in a new run initialised from the configured S2G and G2T checkpoints."""
-        model = build_sign_to_text(self.config, self.vocab, self.tokenizer, self.encoder())
+        model = build_sign_to_text(self.config, self.vocab, self.tokenizer, self.encoder(), self.config.s2t.mapper)
         if self.new_run:
             self._initialise(model)
         return model
@@ -177,9 +180,11 @@ class SignToTextTask(TranslationTask):
         if s2t.g2t_checkpoint:
             state = load_task_checkpoint(s2t.g2t_checkpoint, GlossToTextTask.name, self.vocab.glosses)
             load_submodule(model.translator, state, "translator.", s2t.g2t_checkpoint)
+            table = state["model"]["gloss_embedding.weight"]
             with torch.no_grad():
-                rows = len(model.gloss_embedding.weight)  # up to the end ids
-                model.gloss_embedding.weight.copy_(state["model"]["gloss_embedding.weight"][:rows])
+                model.gloss_embedding.weight.copy_(table[: len(model.gloss_embedding.weight)])  # up to the end ids
+            if isinstance(model.mapper, GlossProbabilityMapper):
+                model.mapper.init_from(table)
             get_logger().info("translator and </s>/language embeddings initialised from %s", s2t.g2t_checkpoint)
 
     def checkpoint_metadata(self) -> dict:
