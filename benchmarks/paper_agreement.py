@@ -1,161 +1,265 @@
-"""Our recognition network against the paper's code on the same weights and input: gloss logits, glosses.
+"""The paper's released-checkpoint format, imported, against the paper's code on the same weights and inputs.
 
-    python benchmarks/paper_agreement.py --paper-code PATH/TO/SLRT/TwoStreamNetwork [--use-block 4 ...]
-    python benchmarks/paper_agreement.py --paper-code PATH --tiny --write-fixture tests/fixtures/paper_recognition.pt
+    python benchmarks/paper_agreement.py --paper-code PATH/TO/SLRT/TwoStreamNetwork          # the paper's sizes
+    python benchmarks/paper_agreement.py --paper-code PATH --tiny --write-fixture tests/fixtures/paper_single_stream
 
-A separate process (both codebases have a package named ``modelling``) builds the paper's S3D and
-visual head (``modelling/S3D.py::S3D_backbone``, ``modelling/Visualhead.py::VisualHead``) with
-seeded random weights and batch-norm statistics, runs them in eval mode on seeded videos, one at a
-time (in a padded batch the paper's code lets the padding into the valid steps: its S3D and the
-visual head's convolutions see the padded frames; this toolkit's S3D runs on groups of equal length
-for the same reason), and saves the weights in its checkpoint layout (``model_state``,
-``recognition_network.``) with the input and the outputs. This process converts the weights
-(:mod:`modelling.paper_weights`), runs S3D and the visual head of variant ``paper`` on the same
-input, and prints the largest absolute difference of the gloss logits over the valid steps and
-whether the CTC beam search gives the same glosses. ``--write-fixture`` keeps the paper side's file,
-which ``tests/test_paper_weights.py`` checks without the paper's code. The paper's code is read from
-the checkout given, never copied.
+In its own process (both codebases have a package named ``modelling``),
+``benchmarks/paper_code_outputs.py`` prepares the files the paper's code reads (its pruned mBART
+folder with ``map_ids.pkl``, ``gloss2ids.pkl`` and ``gloss_embeddings.bin``, its recognition
+``gloss2ids.pkl``), builds its S2G, G2T and S2T networks (the S2T twice: with the PHOENIX-2014T
+MLP mapper and the CSL-Daily one over gloss probabilities) with seeded random weights, saves them as
+its checkpoints and writes their outputs on seeded inputs. This process imports the checkpoints with
+``import_checkpoint.py`` into run directories, loads them as ``prediction.py`` does and compares:
+gloss logits and CTC beam-search glosses (S2G, S2T), translator logits under teacher forcing and
+generated token ids (G2T, S2T); ids and logits are compared through the vocabulary maps the import
+made (the paper's pruned order to ours). The translator is a reduced mBART (``--tiny``: 16 wide;
+otherwise mbart-large's width, 1024, with 2 layers each). ``--write-fixture`` keeps the paper's
+side (small with ``--tiny``), which ``tests/test_slrt_single_stream.py`` checks without the paper's
+code. The paper's code is read from the checkout given, never copied.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import torch
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from checkpoint_conversion import CONVERTERS  # noqa: E402
+from checkpoint_conversion.foreign_files import read_plain_pickle  # noqa: E402
+from checkpoint_conversion.slrt_single_stream import FORMAT  # noqa: E402
+from checkpoint_conversion.slrt_vocabularies import recognition_glosses, text_rows  # noqa: E402
+from core.config import config_from_dict  # noqa: E402
+from core.run_directory import RunDirectory  # noqa: E402
+from dataset.toy_sign_language import generate_split  # noqa: E402
+from engine.checkpoint import load_checkpoint, load_matching_model  # noqa: E402
+from engine.distributed import setup_distributed  # noqa: E402
+from engine.tasks.registry import build_task  # noqa: E402
+from modelling.ctc_decoding import CTCBeamSearch  # noqa: E402
+from modelling.sign_to_text import mapper_input  # noqa: E402
+from modelling.tokenizers import train_text_tokenizer  # noqa: E402
+
+LANGUAGE_CODE = re.compile(r"^[a-z]{2}_[A-Z]{2}$")
+GENERATION = {"num_beams": 3, "max_length": 12, "length_penalty": 1.0}
+STAGES = ("s2g", "g2t", "s2t", "s2t_embedding")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--paper-code", required=True, help="the TwoStreamNetwork folder of a FangyunWei/SLRT checkout")
-    parser.add_argument("--use-block", type=int, default=4)
-    parser.add_argument("--hidden", type=int, default=512)
-    parser.add_argument("--ff", type=int, default=2048)
-    parser.add_argument("--classes", type=int, default=1124)
-    parser.add_argument("--frames", type=int, nargs="+", default=[64, 48], help="frames per video of the batch")
-    parser.add_argument("--size", type=int, default=112)
-    parser.add_argument(
-        "--tiny", action="store_true", help="block 1, hidden 16, ff 32, 7 classes, 16/12 frames at 32 px"
-    )
-    parser.add_argument("--write-fixture", type=Path, help="keep the paper side's file here")
-    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)  # the paper's side writes here
-    args = parser.parse_args(argv)
-    if args.tiny:
-        args.use_block, args.hidden, args.ff, args.classes, args.frames, args.size = 1, 16, 32, 7, [16, 12], 16
-    return args
+    parser.add_argument("--tiny", action="store_true", help="S3D block 1, heads 16/32, a 16-wide mBART: the fixture")
+    parser.add_argument("--write-fixture", type=Path, help="keep the paper's side (files and outputs) in this folder")
+    return parser.parse_args(argv)
 
 
-def paper_side(args: argparse.Namespace) -> None:
-    """In its own process: the paper's networks, seeded, their outputs and weights, saved to ``args.worker``."""
-    import logging
-    import types
-
-    sys.path.insert(0, str(Path(args.paper_code).resolve()))
-    sys.modules.setdefault("wandb", types.ModuleType("wandb"))  # imported by its utils for logging only
-    from modelling.S3D import BLOCK2SIZE, S3D_backbone
-    from modelling.Visualhead import VisualHead
-    from utils.misc import make_logger
-
-    logging.disable(logging.INFO)
-    make_logger(tempfile.mkdtemp(prefix="slrt-log-"))  # its modules log through a global set up here
-    torch.manual_seed(0)
-    backbone = S3D_backbone(use_block=args.use_block, freeze_block=0, pretrained_ckpt="scratch")
-    head = VisualHead(
-        cls_num=args.classes, input_size=BLOCK2SIZE[args.use_block], hidden_size=args.hidden, ff_size=args.ff
-    )
-    for module in [*backbone.modules(), *head.modules()]:
-        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm | torch.nn.LayerNorm):
-            with torch.no_grad():  # statistics and affine parameters away from their start, as after training
-                for tensor in (module.weight, module.bias):
-                    tensor.uniform_(0.5, 1.5) if tensor is module.weight else tensor.normal_(0, 0.1)
-                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                    module.running_mean.normal_(0, 0.1)
-                    module.running_var.uniform_(0.5, 1.5)
-    backbone.eval()
-    head.eval()
-    videos = torch.randn(len(args.frames), 3, max(args.frames), args.size, args.size)
-    lengths = torch.tensor(args.frames)
-    logits, valid = [], []
-    with torch.no_grad():  # one video at a time: in a padded batch its code lets the padding into the valid steps
-        for video, length in zip(videos, args.frames, strict=True):
-            features = backbone(sgn_videos=video[None, :, :length], sgn_lengths=torch.tensor([length]))
-            mask, steps = features["sgn_mask"][-1], features["valid_len_out"][-1]
-            output = head(x=features["sgn"], mask=mask, valid_len_in=steps)
-            logits.append(output["gloss_logits"][0])
-            valid.append(int(output["valid_len_out"][0]))
-    state = {f"recognition_network.visual_backbone.{k}": v for k, v in backbone.state_dict().items()}
-    state |= {f"recognition_network.visual_head.{k}": v for k, v in head.state_dict().items()}
-    torch.save(
-        {
-            "model_state": state,
-            "videos": videos,
-            "lengths": lengths,
-            "gloss_logits": torch.nn.utils.rnn.pad_sequence(logits, batch_first=True),
-            "valid_len_out": torch.tensor(valid),
-            "sizes": {"use_block": args.use_block, "hidden": args.hidden, "ff": args.ff, "classes": args.classes},
-        },
-        args.worker,
-    )
+def setup(tiny: bool, folder: Path) -> dict:
+    """Sizes, the toy sentences and a text tokenizer standing in for mbart-large-cc25's (trained on them)."""
+    samples = [dict(r, split=s) for s, n in (("train", 40), ("test", 4)) for r in generate_split(s, n, 0)]
+    tokenizer = train_text_tokenizer([s["text"] for s in samples], folder, 120, "unigram", "de_DE", "de_DE")
+    codes = sorted((i, t) for t, i in tokenizer.get_vocab().items() if LANGUAGE_CODE.match(t))
+    translator = {"d_model": 16, "layers": 1, "heads": 2, "ffn": 32} if tiny else {"d_model": 1024, "layers": 2}
+    # tiny: weights wide enough that random generations vary; else mBART's own initialisation
+    translator = {"heads": 16, "ffn": 4096, **translator, "positions": 64, "init_std": 0.3 if tiny else 0.02}
+    return {
+        "full_tokenizer": str(folder),
+        "language_codes": [t for _, t in codes],
+        "samples": samples,
+        "translator": translator,
+        "head": {"s2g_use_block": 1, "hidden": 16, "ff": 32}
+        if tiny
+        else {"s2g_use_block": 4, "hidden": 512, "ff": 2048},
+        "gloss_language": "de_DGS",
+        "tgt_lang": "de_DE",
+        "generation": GENERATION,
+        "feature_lengths": [9, 6] if tiny else [40, 28],
+        "video_lengths": [16, 12] if tiny else [64, 48],
+        "video_size": 16 if tiny else 112,
+    }
 
 
-def compare(paper: dict, source: str) -> tuple[float, bool, list[int]]:
-    """Our network on the paper's weights and input: the largest logit difference over valid steps, same glosses."""
-    sys.path.insert(0, str(ROOT))  # here, not at the top: the paper's side must not see this project's modelling
-    from modelling.ctc_decoding import CTCBeamSearch
-    from modelling.paper_weights import load_recognition_weights
-    from modelling.recognition import SignToGloss
-    from modelling.s3d import BLOCK_CHANNELS, S3DBackbone
-    from modelling.visual_head import VisualHead
+def run_paper_side(paper_code: str, tiny: bool, output: Path) -> None:
+    """The paper's files and outputs into ``output`` (``benchmarks/paper_code_outputs.py``, its own process)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "setup.json"
+        path.write_text(json.dumps(setup(tiny, Path(scratch) / "mbart-stand-in")), encoding="utf-8")
+        script = Path(__file__).with_name("paper_code_outputs.py")
+        command = [
+            sys.executable,
+            str(script),
+            "--paper-code",
+            paper_code,
+            "--setup",
+            str(path),
+            "--output",
+            str(output),
+        ]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"the paper's side failed:\n{done.stderr[-3000:]}")
+    (output / "mBart" / "model.safetensors").unlink()  # its initial weights: the checkpoints hold the trained ones
 
-    sizes = paper["sizes"]
-    head = VisualHead(
-        BLOCK_CHANNELS[sizes["use_block"]], sizes["classes"], sizes["hidden"], sizes["ff"], variant="paper"
-    )
-    model = SignToGloss(S3DBackbone(sizes["use_block"], 0), head).eval()
-    load_recognition_weights(model, paper["model_state"], source)
-    valid, search = paper["valid_len_out"].tolist(), CTCBeamSearch(5)
-    differences, same, lengths = [], True, []
-    with torch.no_grad():  # each video as its own group, as extraction and translation run S3D
-        for video, length, theirs, steps in zip(
-            paper["videos"], paper["lengths"], paper["gloss_logits"], valid, strict=True
-        ):
-            output = model(video[None, :, :length], length[None])
+
+def configs(work: Path) -> dict[str, dict]:
+    """This toolkit's configs of the paper's setup for each import (no data: only the networks are compared)."""
+    data = {"train": "unused", "dev": "unused", "test": "unused", "src_lang": "de_DE", "tgt_lang": "de_DE"}
+    generation = {**GENERATION, "early_stopping": False, "decoding": "transformers"}
+    video = {"root": "unused", "normalisation": "paper", "frame_selection": "paper"}
+    s2t = {"task": "s2t", "data": data, "training": {"model_dir": "unused"}, "generation": generation}
+    s2t |= {"tokenizer": {"gloss_vocab": str(RunDirectory(work / "s2g").gloss_vocab)}}
+    s2t |= {"s2t": {"g2t_run": str(work / "g2t"), "features": "unused"}}
+    return {
+        "s2g": {"task": "s2g", "data": {**data, "video": video}, "training": {"model_dir": "unused"}},
+        "g2t": {"task": "g2t", "data": data, "training": {"model_dir": "unused"}, "generation": generation},
+        "s2t": s2t,
+        "s2t_embedding": s2t,
+    }
+
+
+def import_runs(paper: Path, work: Path) -> dict[str, Path]:
+    """Each of the paper's checkpoints imported as ``import_checkpoint.py`` imports it, into ``work/<stage>``."""
+    work.mkdir(parents=True, exist_ok=True)
+    runs = {}
+    for stage, config in configs(work).items():
+        path = work / f"{stage}.yaml"
+        path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        needs = {"s2g": ("glosses",), "g2t": ("mbart",), "s2t": ("glosses", "mbart")}[stage.split("_")[0]]
+        files = {"glosses": paper / "gloss2ids.pkl", "mbart": paper / "mBart"}
+        args = argparse.Namespace(
+            config=str(path), override=[], output=str(work / stage), stage=stage.split("_")[0], gloss_language=None
+        )
+        args.checkpoint = paper / f"{stage}.pth"
+        args.glosses, args.mbart = (files[name] if name in needs else None for name in ("glosses", "mbart"))
+        runs[stage] = CONVERTERS[FORMAT].convert(args)
+    return runs
+
+
+def load_run(run: Path):
+    """The task and model of an imported run, loaded as ``prediction.py`` loads them."""
+    folder = RunDirectory(run)
+    config = config_from_dict(yaml.safe_load(folder.config.read_text(encoding="utf-8")), str(folder.config))
+    task = build_task(config, setup_distributed("cpu"))
+    task.prepare(create=False)
+    state = load_checkpoint(folder.best_checkpoint)
+    return task, load_matching_model(task, state, folder.best_checkpoint).eval()
+
+
+def gloss_agreement(ours: torch.Tensor, theirs: torch.Tensor, rows: list[int]) -> tuple[float, bool]:
+    """Largest logit difference (theirs in our class order) and whether CTC beam search finds the same glosses."""
+    theirs = theirs[..., rows]
+    search = CTCBeamSearch(5)
+    lengths = torch.tensor([len(ours)])
+    same = search.decode(ours[None].log_softmax(-1), lengths) == search.decode(theirs[None].log_softmax(-1), lengths)
+    return float((ours - theirs).abs().max()), same
+
+
+def translation_agreement(logits, theirs, labels, sequence, expected, rows: list[int]) -> tuple[float, bool]:
+    """Largest translator-logit difference over the labelled steps; the same generated ids (ours mapped to theirs)."""
+    valid = labels != 1  # the paper's ignored steps hold its pad id
+    difference = float((logits[valid] - theirs[..., rows][valid]).abs().max())
+    strip = [i for i in expected.tolist() if i != 1]
+    return difference, [rows[i] for i in sequence.tolist() if i != 1] == strip
+
+
+def compare(paper: Path, work: Path) -> dict[str, dict]:
+    """Import the paper's files in ``paper`` and compare every stage; ``{stage: {measure: value}}``."""
+    outputs = torch.load(paper / "outputs.pt", map_location="cpu", weights_only=True)
+    runs = import_runs(paper, work)
+    glosses = recognition_glosses(read_plain_pickle(paper / "gloss2ids.pkl", "glosses"), "de_DE", "gloss2ids.pkl")
+    map_ids = read_plain_pickle(paper / "mBart" / "map_ids.pkl", "an id map")
+    text = text_rows(paper / "mBart", map_ids, RunDirectory(runs["g2t"]).text_tokenizer, "de_DE", "de_DE")
+    inverse = {theirs: ours for ours, theirs in enumerate(text)}
+    results = {"s2g": _s2g(runs["s2g"], outputs["s2g"], glosses.rows)}
+    results["g2t"] = _g2t(runs["g2t"], outputs["g2t"], text, inverse)
+    for stage in ("s2t", "s2t_embedding"):
+        results[stage] = _s2t(runs[stage], outputs[stage], glosses.rows, text, inverse)
+    return results
+
+
+def _s2g(run: Path, paper: dict, rows: list[int]) -> dict:
+    _, model = load_run(run)
+    worst, same = 0.0, True
+    with torch.no_grad():  # each video alone, as the paper's side ran them
+        for video, theirs, steps in zip(paper["videos"], paper["gloss_logits"], paper["valid_len_out"], strict=True):
+            output = model(video[None], torch.tensor([video.shape[1]]))
             logits = model.head.classifier(output.gloss_features)[0]
-            differences.append(float((logits[:steps] - theirs[:steps]).abs().max()))
-            glosses = [search.decode(x[None, :steps].log_softmax(-1), torch.tensor([steps])) for x in (logits, theirs)]
-            same &= glosses[0] == glosses[1]
-            lengths.append(int(output.lengths[0]))
-    return max(differences), same, lengths
+            difference, agree = gloss_agreement(logits[:steps], theirs[:steps], rows)
+            worst, same = max(worst, difference), same and agree and int(output.lengths[0]) == steps
+    return {"gloss logits": worst, "glosses the same": same}
+
+
+def _g2t(run: Path, paper: dict, text: list[int], inverse: dict[int, int]) -> dict:
+    task, model = load_run(run)
+    framed = [task.vocab.encode(gloss.lower()).ids for gloss in paper["glosses"]]
+    ids = torch.nn.utils.rnn.pad_sequence([torch.tensor(f) for f in framed], batch_first=True, padding_value=0)
+    mask = (ids != task.vocab.pad_id).long()
+    decoder = paper["decoder_input_ids"].apply_(lambda i: inverse[i])
+    with torch.no_grad():
+        logits = model.translator.mbart(inputs_embeds=model.embed(ids), attention_mask=mask, decoder_input_ids=decoder)
+        sequences = model.generate(ids, mask, task.config.generation)
+    worst, same = 0.0, True
+    for index in range(len(ids)):
+        difference, agree = translation_agreement(
+            logits.logits[index],
+            paper["logits"][index],
+            paper["labels"][index],
+            sequences[index],
+            paper["sequences"][index],
+            text,
+        )
+        worst, same = max(worst, difference), same and agree
+    return {"translator logits": worst, "generated ids the same": same}
+
+
+def _s2t(run: Path, paper: dict, rows: list[int], text: list[int], inverse: dict[int, int]) -> dict:
+    task, model = load_run(run)
+    gloss_worst, gloss_same, text_worst, text_same = 0.0, True, 0.0, True
+    with torch.no_grad():  # each sample alone, as the paper's side ran them
+        for index, features in enumerate(paper["features"]):
+            recognition = model.recognition(features[None], torch.tensor([len(features)]))
+            logits = model.recognition.head.classifier(recognition.gloss_features)[0]
+            difference, agree = gloss_agreement(logits, paper["gloss_logits"][index], rows)
+            gloss_worst, gloss_same = max(gloss_worst, difference), gloss_same and agree
+            embeds, mask = model.encoder_inputs(mapper_input(model.mapper.reads, recognition), recognition.lengths)
+            decoder = paper["decoder_input_ids"][index].apply_(lambda i: inverse[i])[None]
+            translated = model.translator.mbart(inputs_embeds=embeds, attention_mask=mask, decoder_input_ids=decoder)
+            sequence = model.translate(recognition, task.config.generation)[0]
+            labels = torch.cat([decoder[0, 1:], torch.tensor([1])])  # its labels: the inputs shifted, lang code dropped
+            difference, agree = translation_agreement(
+                translated.logits[0], paper["logits"][index], labels, sequence, paper["sequences"][index], text
+            )
+            text_worst, text_same = max(text_worst, difference), text_same and agree
+    return {
+        "gloss logits": gloss_worst,
+        "glosses the same": gloss_same,
+        "translator logits": text_worst,
+        "generated ids the same": text_same,
+        "mapper": task.config.s2t.mapper,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.worker is not None:
-        paper_side(args)
-        return 0
-    with tempfile.TemporaryDirectory() as folder:
-        path = args.write_fixture or Path(folder) / "paper.pt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, __file__, *(argv if argv is not None else sys.argv[1:]), "--worker", str(path)]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise SystemExit(f"the paper's side failed:\n{done.stderr[-3000:]}")
-        paper = torch.load(path, map_location="cpu", weights_only=True)
-        difference, same, lengths = compare(paper, str(path))
-    sizes = paper["sizes"]
-    print(
-        f"S3D blocks 1-{sizes['use_block']} + visual head (hidden {sizes['hidden']}, ff {sizes['ff']}, "
-        f"{sizes['classes']} glosses), videos of {paper['lengths'].tolist()} frames at {paper['videos'].shape[-1]} px, "
-        f"eval mode, torch {torch.__version__}"
-    )
-    print(f"gloss logits, largest absolute difference over the valid steps: {difference:.2e}")
-    print(f"valid steps, paper / ours: {paper['valid_len_out'].tolist()} / {lengths}")
-    print(f"CTC beam search (5) glosses the same: {same}")
+    with tempfile.TemporaryDirectory() as scratch:
+        paper = args.write_fixture or Path(scratch) / "paper"
+        if paper.exists():
+            shutil.rmtree(paper)
+        run_paper_side(args.paper_code, args.tiny, paper)
+        results = compare(paper, Path(scratch) / "runs")
+    sizes = "tiny (the CI fixture)" if args.tiny else "S3D blocks 1-4, heads 512/2048, mBART 1024 wide, 2+2 layers"
+    print(f"paper's code vs imported runs, {sizes}, eval mode, torch {torch.__version__}")
+    for stage, measures in results.items():
+        shown = ", ".join(f"{k} {v:.2e}" if isinstance(v, float) else f"{k}: {v}" for k, v in measures.items())
+        print(f"{stage}: {shown}")
     return 0
 
 

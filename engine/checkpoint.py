@@ -152,12 +152,15 @@ def load_submodule(module: torch.nn.Module, state: dict[str, Any], prefix: str, 
         raise CheckpointError(f"{source}: its '{prefix}' weights do not fit this model: {first_lines}") from error
 
 
-def load_task_checkpoint(path: str | Path, task: str, glosses: list[str]) -> dict[str, Any]:
-    """The checkpoint at ``path``, which must come from ``task`` and use exactly the gloss vocabulary ``glosses``."""
+def load_task_checkpoint(path: str | Path, task: str, glosses: list[str] | None) -> dict[str, Any]:
+    """The checkpoint at ``path``, which must come from ``task`` and use exactly the gloss vocabulary ``glosses``
+    (any, if None)."""
     state = load_checkpoint(path)
     metadata = state.get("metadata", {})
     if metadata.get("task") != task:
         raise CheckpointError(f"{path}: not a {task} checkpoint (task {metadata.get('task')!r})")
+    if glosses is None:
+        return state
     theirs = metadata.get("glosses", [])
     if theirs != glosses:
         differing = next((i for i, (a, b) in enumerate(zip(theirs, glosses, strict=False)) if a != b), None)

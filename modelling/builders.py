@@ -53,7 +53,15 @@ def build_sign_to_text(
     return SignToText(recognition, build_translator(config, tokenizer), vocab.end_ids, mapper)
 
 
-def build_cascade(config: Config, vocab: GlossVocabulary, tokenizer, encoder: nn.Module) -> Cascade:
-    """Sign2Gloss over ``encoder`` then Gloss2Text, each of which the caller loads from its own checkpoint."""
+def build_cascade(
+    config: Config,
+    vocab: GlossVocabulary,
+    tokenizer,
+    encoder: nn.Module,
+    translation_vocab: GlossVocabulary | None = None,
+) -> Cascade:
+    """Sign2Gloss over ``encoder`` (glosses of ``vocab``) then Gloss2Text (of ``translation_vocab``, ``vocab``
+    if None), each of which the caller loads from its own checkpoint."""
     recognition = build_recognition(config.recognition, encoder, len(vocab))
-    return Cascade(recognition, build_gloss_to_text(config, vocab, tokenizer), config.recognition.beam_size, vocab)
+    translator = build_gloss_to_text(config, translation_vocab or vocab, tokenizer)
+    return Cascade(recognition, translator, config.recognition.beam_size, vocab, translation_vocab)

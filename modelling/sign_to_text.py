@@ -140,15 +140,27 @@ class SignToText(nn.Module):
 
 
 class Cascade(nn.Module):
-    """Sign2Gloss2Text: recognise glosses by CTC beam search, then translate them with a G2T model."""
+    """Sign2Gloss2Text: recognise glosses by CTC beam search, then translate them with a G2T model.
+
+    The G2T model may have a gloss vocabulary of its own (``translation_vocab``; the paper's two
+    stages have two): recognised glosses pass to it by name, one it does not know as ``<unk>``.
+    """
 
     def __init__(
-        self, recognition: SignToGloss, translator: GlossToText, beam_size: int, vocab: GlossVocabulary
+        self,
+        recognition: SignToGloss,
+        translator: GlossToText,
+        beam_size: int,
+        vocab: GlossVocabulary,
+        translation_vocab: GlossVocabulary | None = None,
     ) -> None:
         super().__init__()
         self.recognition, self.translator = recognition, translator
         self.decoder = CTCBeamSearch(beam_size)
         self.vocab = vocab
+        self.translation_vocab = translation_vocab or vocab
+        target = self.translation_vocab
+        self._to_translation = [target.stoi.get(token, target.unk_id) for token in vocab.itos]
 
     @torch.no_grad()
     def generate(
@@ -161,9 +173,9 @@ class Cascade(nn.Module):
     def translate(
         self, recognition: RecognitionOutput, config: GenerationConfig
     ) -> tuple[torch.Tensor, list[list[int]]]:
-        """Token ids and gloss ids from the recognition network's output: beam search, then G2T."""
+        """Token ids and gloss ids (of :attr:`vocab`) from the recognition network's output: beam search, then G2T."""
         glosses = self.decoder.decode(recognition.log_probs, recognition.lengths)
-        device = recognition.log_probs.device
-        framed = [torch.tensor(self.vocab.frame(g), device=device) for g in glosses]
-        gloss_ids = pad_sequence(framed, batch_first=True, padding_value=self.vocab.pad_id)
-        return self.translator.generate(gloss_ids, (gloss_ids != self.vocab.pad_id).long(), config), glosses
+        device, target = recognition.log_probs.device, self.translation_vocab
+        framed = [torch.tensor(target.frame([self._to_translation[i] for i in g]), device=device) for g in glosses]
+        gloss_ids = pad_sequence(framed, batch_first=True, padding_value=target.pad_id)
+        return self.translator.generate(gloss_ids, (gloss_ids != target.pad_id).long(), config), glosses

@@ -11,6 +11,7 @@
 - ``engine/jobs/`` (training run, prediction, feature extraction) imports the runtime and the tasks;
 - ``deployment/`` (the video translator, ONNX export and its backend) imports the runtime and the
   tasks, no job;
+- ``checkpoint_conversion/`` (foreign checkpoints in) imports the runtime and the tasks, no job;
 - ``serving/`` (the HTTP service) imports any package but the jobs, never a script;
 - scripts (the top-level ``*.py`` and ``benchmarks/``) import packages, never another script.
 
@@ -32,7 +33,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-PACKAGES = ("core", "modelling", "dataset", "evaluation", "engine", "deployment", "serving")
+PACKAGES = ("core", "modelling", "dataset", "evaluation", "engine", "deployment", "checkpoint_conversion", "serving")
 SCRIPTS = sorted(path.stem for path in ROOT.glob("*.py"))
 LOWER = {"core", "modelling", "dataset", "evaluation"}
 ALLOWED = {
@@ -44,8 +45,9 @@ ALLOWED = {
     "engine.tasks": LOWER | {"engine", "engine.tasks"},
     "engine.jobs": LOWER | {"engine", "engine.tasks", "engine.jobs"},
     "deployment": LOWER | {"engine", "engine.tasks", "deployment"},
+    "checkpoint_conversion": LOWER | {"engine", "engine.tasks", "checkpoint_conversion"},
     "serving": LOWER | {"engine", "engine.tasks", "deployment", "serving"},
-    "script": LOWER | {"engine", "engine.tasks", "engine.jobs", "deployment", "serving"},
+    "script": LOWER | {"engine", "engine.tasks", "engine.jobs", "deployment", "checkpoint_conversion", "serving"},
 }
 SUBPACKAGES = ("engine.tasks", "engine.jobs")
 

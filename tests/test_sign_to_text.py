@@ -1,9 +1,10 @@
 import pytest
 import torch
 
+from core.vocabulary import GlossVocabulary
 from modelling.encoders import StoredFeatures
-from modelling.recognition import SignToGloss
-from modelling.sign_to_text import GlossProbabilityMapper, SignToText, VLMapper
+from modelling.recognition import RecognitionOutput, SignToGloss
+from modelling.sign_to_text import Cascade, GlossProbabilityMapper, SignToText, VLMapper
 from modelling.translation import GlossToText, TextTranslator, TranslatorError
 from modelling.translator_config import GenerationConfig
 from modelling.visual_head import VisualHead
@@ -87,3 +88,26 @@ def test_the_papers_input_scale_multiplies_the_whole_encoder_input_by_the_root_o
     torch.testing.assert_close(gloss_to_text.embed(ids), gloss_to_text.gloss_embedding(ids) * 4.0)
     with pytest.raises(TranslatorError, match="input scale 'other' is not one of"):
         TextTranslator(model.translator.mbart, 5, 0.0, "other")
+
+
+def test_the_cascade_passes_glosses_to_a_translator_of_another_vocabulary_by_name():
+    """The paper's recognition and translation vocabularies differ: glosses go across by name, unknown as <unk>."""
+    recognition_vocab = GlossVocabulary(["SUN", "RAIN", "WIND"], "de_DE")
+    translation_vocab = GlossVocabulary(["RAIN", "SNOW", "SUN"], "de_DE")
+    seen = []
+
+    class Translator(torch.nn.Module):
+        def generate(self, gloss_ids, gloss_mask, config):
+            seen.append((gloss_ids.tolist(), gloss_mask.tolist()))
+            return torch.zeros(len(gloss_ids), 1, dtype=torch.long)
+
+    recognition = SignToGloss(StoredFeatures(24), VisualHead(24, len(recognition_vocab), 12, 20, dropout=0.0))
+    cascade = Cascade(recognition, Translator(), 3, recognition_vocab, translation_vocab)
+    log_probs = torch.full((2, 4, len(recognition_vocab)), -30.0)
+    for sample, path in enumerate([[4, 0, 5, 6], [6, 6, 0, 0]]):  # SUN RAIN WIND; WIND
+        log_probs[sample, torch.arange(4), path] = 0.0
+    output = RecognitionOutput(torch.zeros(2, 4, 12), log_probs.log_softmax(-1), torch.tensor([4, 2]))
+    _, glosses = cascade.translate(output, GenerationConfig(2, 1.0, 6))
+    assert [recognition_vocab.decode(g) for g in glosses] == ["SUN RAIN WIND", "WIND"]
+    sun, rain, unk = translation_vocab.stoi["SUN"], translation_vocab.stoi["RAIN"], translation_vocab.unk_id
+    assert seen == [([[sun, rain, unk, 2, 3], [unk, 2, 3, 0, 0]], [[1] * 5, [1, 1, 1, 0, 0]])]

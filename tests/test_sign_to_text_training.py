@@ -18,7 +18,7 @@ from engine.distributed import setup_distributed
 from engine.jobs import prediction
 from engine.jobs import training_run as training
 from engine.tasks.registry import build_task
-from tests.conftest import json_lines, s2t_config, tiny_s2g_config, torchrun, write_config
+from tests.conftest import json_lines, s2t_config, tiny_config, tiny_s2g_config, torchrun, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -59,6 +59,30 @@ def test_the_gloss_probability_mapper_starts_from_the_g2t_gloss_embedding(pipeli
     assert training.main(["--config", str(path)]) == 0
     assert prediction.main(["--config", str(path), "--splits", "test"]) == 0
     assert export.main(["--run", str(tmp_path / "s2t"), "--output", str(tmp_path / "onnx")]) == 0  # checked there
+
+
+def test_a_g2t_run_of_its_own_gloss_vocabulary_starts_s2t_and_serves_the_cascade(pipeline, tmp_path):
+    """As the paper's stages, S2G and G2T may have two vocabularies: glosses pass between them by name."""
+    root, _ = pipeline
+    glosses = (root / "s2g" / "gloss_vocab.txt").read_text().split()
+    vocab = tmp_path / "g2t_vocab.txt"
+    vocab.write_text("\n".join(["EXTRA-GLOSS", *reversed(glosses[1:])]) + "\n")  # one S2G gloss missing
+    data = {split: str(root / "data" / f"toy.{split}") for split in ("train", "dev", "test")}
+    g2t = tiny_config(data, tmp_path / "g2t", training={"max_steps": 2})
+    g2t["tokenizer"]["gloss_vocab"] = str(vocab)
+    assert training.main(["--config", str(write_config(tmp_path / "g2t.yaml", g2t))]) == 0
+    config = s2t_config(root, tmp_path / "s2t", max_steps=2)
+    config["s2t"].update(g2t_run=str(tmp_path / "g2t"), mapper="gloss_probabilities")
+    path = write_config(tmp_path / "s2t.yaml", config)
+    task = build_task(load_config(path), setup_distributed("cpu"))
+    task.prepare(create=True)
+    table = torch.load(tmp_path / "g2t" / "best.ckpt", weights_only=False)["model"]["gloss_embedding.weight"]
+    columns = task.build_model().mapper.embeddings.weight.t()
+    assert torch.equal(columns[task.vocab.stoi[glosses[-1]]], table[5])  # the G2T row of the same gloss
+    assert not columns[task.vocab.stoi[glosses[0]]].any()  # a gloss the G2T vocabulary lacks: zero
+    assert training.main(["--config", str(path)]) == 0
+    report = json.loads((tmp_path / "s2t" / "predictions" / "report.json").read_text())
+    assert report["test-cascade"]["counts"]["samples"] == 12
 
 
 def test_an_s2g_checkpoint_with_another_gloss_vocabulary_is_refused(pipeline, tmp_path, capsys):

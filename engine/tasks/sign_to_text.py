@@ -178,14 +178,26 @@ class SignToTextTask(TranslationTask):
             encoder = load_recognition(model.recognition, state, s2t.s2g_checkpoint)
             get_logger().info("visual head%s initialised from %s", " and encoder" * encoder, s2t.s2g_checkpoint)
         if s2t.g2t_checkpoint:
-            state = load_task_checkpoint(s2t.g2t_checkpoint, GlossToTextTask.name, self.vocab.glosses)
+            state = load_task_checkpoint(s2t.g2t_checkpoint, GlossToTextTask.name, None)  # a vocabulary of its own
             load_submodule(model.translator, state, "translator.", s2t.g2t_checkpoint)
             table = state["model"]["gloss_embedding.weight"]
-            with torch.no_grad():
-                model.gloss_embedding.weight.copy_(table[: len(model.gloss_embedding.weight)])  # up to the end ids
+            with torch.no_grad():  # the special rows (up to the end ids) are the same in every gloss vocabulary
+                model.gloss_embedding.weight.copy_(table[: len(model.gloss_embedding.weight)])
             if isinstance(model.mapper, GlossProbabilityMapper):
-                model.mapper.init_from(table)
+                model.mapper.init_from(self._by_our_ids(table, self._translation_vocab(state)))
             get_logger().info("translator and </s>/language embeddings initialised from %s", s2t.g2t_checkpoint)
+
+    def _translation_vocab(self, g2t: dict) -> GlossVocabulary:
+        """The gloss vocabulary of a G2T checkpoint (its own, or the S2G run's)."""
+        return GlossVocabulary(g2t["metadata"]["glosses"], self.config.data.src_lang)
+
+    def _by_our_ids(self, table: torch.Tensor, theirs: GlossVocabulary) -> torch.Tensor:
+        """The rows of ``table`` (in the ids of ``theirs``) of this task's glosses, by name; zero where it has none."""
+        rows = table.new_zeros(len(self.vocab), table.shape[1])
+        for index, token in enumerate(self.vocab.itos):
+            if token in theirs.stoi:
+                rows[index] = table[theirs.stoi[token]]
+        return rows
 
     def checkpoint_metadata(self) -> dict:
         """What a checkpoint must agree on to be loaded into this task's model."""
@@ -223,10 +235,11 @@ class SignToTextTask(TranslationTask):
     def cascade_model(self) -> Cascade:
         """S2G (the configured checkpoint's recognition network) -> G2T (the configured checkpoint), on the device."""
         s2t = self.config.s2t
-        cascade = build_cascade(self.config, self.vocab, self.tokenizer, self.encoder())
+        g2t = load_task_checkpoint(s2t.g2t_checkpoint, GlossToTextTask.name, None)  # a vocabulary of its own
+        vocab = self._translation_vocab(g2t)
+        cascade = build_cascade(self.config, self.vocab, self.tokenizer, self.encoder(), vocab)
         s2g = load_task_checkpoint(s2t.s2g_checkpoint, SignToGlossTask.name, self.vocab.glosses)
         load_recognition(cascade.recognition, s2g, s2t.s2g_checkpoint)
-        g2t = load_task_checkpoint(s2t.g2t_checkpoint, GlossToTextTask.name, self.vocab.glosses)
         load_model_weights(cascade.translator, g2t, s2t.g2t_checkpoint)
         return place_model(cascade, self.context.device).eval()
 
