@@ -6,6 +6,8 @@
         --config experiments/configs/phoenix-2014t_g2t_paper.yaml --output runs/paper_phoenix-2014t_g2t
     python import_checkpoint.py --stage s2t --checkpoint PAPER/s2t.ckpt --glosses ... --mbart ... \\
         --config experiments/configs/phoenix-2014t_s2t_paper.yaml --output runs/paper_phoenix-2014t_s2t
+    python import_checkpoint.py --stage s3d --checkpoint PAPER/pretrained_models/s3ds_glosscls_ckpt \\
+        --output pretrained_models/s3d_paper_glosscls.pth       # the paper's S3D start, for training
 
 ``--format`` names the foreign format (default ``slrt-single-stream``: FangyunWei/SLRT's
 SingleStream files; the converters are in ``checkpoint_conversion/``). The config gives the data
@@ -28,9 +30,9 @@ from core.errors import ToolkitError
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--format", default=FORMAT, choices=CONVERTERS.names(), help="the foreign format")
-    parser.add_argument("--config", required=True, help="this toolkit's config of the setup, e.g. *_paper.yaml")
+    parser.add_argument("--config", help="this toolkit's config of the setup, e.g. experiments/configs/*_paper.yaml")
     parser.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--output", required=True, help="the new run directory")
+    parser.add_argument("--output", required=True, help="the new run directory (a file for --stage s3d)")
     chosen = _format_of(argv)
     CONVERTERS[chosen].add_arguments(parser.add_argument_group(f"--format {chosen}"))
     return parser.parse_args(argv)

@@ -9,6 +9,10 @@ What each stage reads (besides the checkpoint and a config of this toolkit for t
 - ``s2t``: both, and the config's ``s2t.s2g_run`` and ``s2t.g2t_run``: the S2G and G2T runs imported
   before it, whose vocabularies and tokenizer it shares.
 
+and ``s3d`` converts the paper's S3D start (``pretrained_models/s3ds_glosscls_ckpt``, or
+``s3ds_actioncls_ckpt``) to an S3D weights file in torchvision's layout, for
+``recognition.encoder.weights`` when training in the paper's setup (no config; ``--output`` a file).
+
 The checkpoints load with ``weights_only=True`` (numpy scalars allowed, nothing that runs); a
 TwoStream checkpoint is refused by name (its keypoint stream has no place in this network).
 """
@@ -43,6 +47,7 @@ from checkpoint_conversion.slrt_weights import (
     recognition_weights,
     translator_weights,
 )
+from core.atomic_files import save_atomic
 from core.config import Config, read_config_file
 from core.run_directory import RunDirectory
 from core.vocabulary import GlossVocabulary
@@ -73,7 +78,7 @@ class SingleStreamConverter:
 
     @staticmethod
     def add_arguments(parser: ArgumentParser) -> None:
-        parser.add_argument("--stage", required=True, choices=["s2g", "g2t", "s2t"])
+        parser.add_argument("--stage", required=True, choices=["s2g", "g2t", "s2t", "s3d"])
         parser.add_argument("--checkpoint", required=True, type=Path, help="the paper's checkpoint of that stage")
         parser.add_argument("--glosses", type=Path, help="the recognition gloss2ids.pkl (s2g, s2t)")
         parser.add_argument("--mbart", type=Path, help="the pruned mBART folder, e.g. mBart_de (g2t, s2t)")
@@ -83,6 +88,10 @@ class SingleStreamConverter:
 
     @staticmethod
     def convert(args: Namespace) -> Path:
+        if args.stage == "s3d":
+            return write_s3d_weights(args.checkpoint, Path(args.output))
+        if args.config is None:
+            raise ForeignFileError(f"--stage {args.stage} needs --config (this toolkit's config of the paper's setup)")
         raw = read_config_file(args.config, args.override)
         if raw.get("task") != args.stage:
             raise ForeignFileError(f"{args.config}: a '{raw.get('task')}' config, not one for --stage {args.stage}")
@@ -118,6 +127,32 @@ def _read_checkpoint(path: Path) -> tuple[dict, dict]:
     if checkpoint.get("best_score") is not None:
         training["best_score"] = float(checkpoint["best_score"])
     return state, training
+
+
+def write_s3d_weights(source: Path, output: Path) -> Path:
+    """The paper's S3D start (a file, or its folder of one ``*.pth.tar``/``*.pt``) as torchvision-layout weights."""
+    if output.exists():
+        raise ForeignFileError(f"{output} exists: choose a new file for the S3D weights")
+    if source.is_dir():
+        found = sorted([*source.glob("*.pth.tar"), *source.glob("*.pt")])
+        if len(found) != 1:
+            raise ForeignFileError(f"{source}: expected one *.pth.tar or *.pt file in it, found {len(found)}")
+        source = found[0]
+    checkpoint = read_foreign_checkpoint(source, "the paper's")
+    state = checkpoint.get("state_dict") or checkpoint.get("model_state") or checkpoint  # or a trained S2G's
+    layers = {key[key.index("base.") :]: value for key, value in state.items() if "base." in key}
+    if not layers:
+        raise ForeignFileError(f"{source}: no S3D tensors (base.<i>.*): not the paper's S3D weights")
+    weights = recognition_weights({f"visual_backbone.backbone.{k}": v for k, v in layers.items()}, str(source))
+    weights = {name[len("encoder.") :]: tensor for name, tensor in weights.items()}
+    backbone = S3DBackbone(_use_block({f"encoder.{k}": v for k, v in weights.items()}, str(source)), 0)
+    try:
+        backbone.load_state_dict(weights)  # every tensor of those blocks, at its shape
+    except RuntimeError as error:
+        raise ForeignFileError(f"{source}: its S3D tensors do not fit S3D: {str(error).splitlines()[1]}") from error
+    output.parent.mkdir(parents=True, exist_ok=True)
+    save_atomic(weights, output)
+    return output
 
 
 def _provenance(path: Path) -> dict:

@@ -114,7 +114,7 @@ def test_shipped_configs_parse(name, pipeline):
     An S2T config reads its upstream runs' saved configs: the tiny runs of the ``pipeline`` stand in.
     """
     root, _ = pipeline
-    upstream = [f"s2t.s2g_run={root / 's2g'}", f"s2t.g2t_run={root / 'g2t'}"] if name.endswith("_s2t.yaml") else []
+    upstream = [f"s2t.s2g_run={root / 's2g'}", f"s2t.g2t_run={root / 'g2t'}"] if "_s2t" in name else []
     try:
         load_config(ROOT / "experiments" / "configs" / name, upstream)
     except ConfigError as error:

@@ -20,6 +20,14 @@ def test_recognition_applies_the_configured_cleanup_to_both_sides():
     assert score_recognition("dev", ["a"], hypotheses, references, "phoenix-2014t", {}).metrics["wer"] == 0
 
 
+def test_the_papers_scoring_upper_cases_its_lower_case_glosses_before_the_cleanup():
+    """Its prediction.py scores ``.upper()`` of hypothesis and reference: "nordraum" is cleaned up as "NORDRAUM"."""
+    hypotheses, references = ["__on__ nordraum regen"], ["NORD REGEN __OFF__"]
+    assert score_recognition("dev", ["a"], hypotheses, references, "phoenix-2014t", {}).metrics["wer"] > 0
+    result = score_recognition("dev", ["a"], hypotheses, references, "paper-phoenix-2014t", {})
+    assert result.metrics["wer"] == 0 and result.rows == [("a", "NORD REGEN", "NORD REGEN")]
+
+
 def test_translation_adds_the_recognition_wer_only_when_glosses_are_given():
     texts = ["the sun is shining today", "it rains"]
     plain = score_translation("test", ["a", "b"], texts, texts, "word", {"samples": 2})

@@ -23,7 +23,7 @@ from benchmarks import paper_agreement
 from checkpoint_conversion.slrt_weights import PaperWeightsError, load_recognition_weights, recognition_weights
 from engine.jobs import prediction
 from modelling.recognition import SignToGloss
-from modelling.s3d import S3DBackbone
+from modelling.s3d import S3DBackbone, load_kinetics_weights
 from modelling.visual_head import VisualHead
 from tests.conftest import ROOT, tiny_s2g_config
 
@@ -199,6 +199,22 @@ def test_a_config_that_disagrees_with_the_files_or_an_existing_output_is_refused
     assert code == 2 and "taken exists: choose a new directory" in err
     code, err = run_import([*s2g_argv(tmp_path), "--output", str(tmp_path / "c"), "--stage", "g2t"], capsys)
     assert code == 2 and "a 's2g' config, not one for --stage g2t" in err
+
+
+def test_the_papers_s3d_start_becomes_weights_that_recognition_encoder_weights_loads(tmp_path, capsys):
+    """Its S3D tensors (here those of the fixture's S2G checkpoint) in torchvision's layout, as a weights file."""
+    output = tmp_path / "s3d_paper.pth"
+    argv = ["--stage", "s3d", "--checkpoint", str(FIXTURE / "s2g.pth"), "--output", str(output)]
+    assert import_checkpoint.main(argv) == 0
+    backbone = S3DBackbone(1, 0)
+    load_kinetics_weights(backbone, output)
+    state = torch.load(FIXTURE / "s2g.pth", weights_only=False)["model_state"]
+    expected = recognition_weights(state, "s2g.pth", "recognition_network.")
+    assert all(torch.equal(expected[f"encoder.{k}"], v) for k, v in backbone.state_dict().items())
+    assert import_checkpoint.main(argv) == 2 and "s3d_paper.pth exists" in capsys.readouterr().err
+    argv[3] = str(FIXTURE / "gloss2ids.pkl")
+    assert import_checkpoint.main([*argv[:-1], str(tmp_path / "other.pth")]) == 2
+    assert "gloss2ids.pkl: not a readable checkpoint" in capsys.readouterr().err
 
 
 @pytest.mark.slow
