@@ -141,6 +141,9 @@ class VideoConfig:
     # evaluation: a centre square of this many pixels of the decoded frame instead (black where the
     # frame is smaller, as torchvision's CenterCrop; the paper's PHOENIX-2014T: 224 of 260x210)
     centre_crop_pixels: int | None = in_range(None, low=1)
+    # how decode_size scales frames: toolkit (images bilinear, videos ffmpeg's area average); bicubic:
+    # PIL's bicubic filter on the whole image (the paper's CSL-Daily reader), ffmpeg's bicubic for videos
+    decode_resampling: str = one_of("toolkit", ("toolkit", "bicubic"))
     # even: frames evenly spaced, resampled to a multiple of 4; paper: the paper's code's selection
     # (every frame in evaluation, the last n % 4 dropped; a random subset in training)
     frame_selection: str = one_of("even", ("even", "paper"))

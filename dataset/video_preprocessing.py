@@ -23,7 +23,7 @@ class VideoPreprocessing:
 
     def __init__(self, video: VideoConfig, seed: int = 0) -> None:
         self.config, self.seed = video, seed
-        self.source = VideoSource(video.root, video.format, video.path, video.decode_size)
+        self.source = VideoSource(video.root, video.format, video.path, video.decode_size, video.decode_resampling)
 
     def dataset(self, examples: list[VideoExample], training: bool) -> SignVideoDataset:
         """The sampled frames of ``examples``, randomly rescaled in time when ``training`` (per seed and epoch)."""
@@ -37,7 +37,7 @@ class VideoPreprocessing:
         """A video file's frames (T×H×W×3 uint8) sampled as in evaluation, and the file's own frame count."""
         video = self.config
         return read_sampled_frames(
-            lambda select: read_video_file(path, select, video.decode_size),
+            lambda select: read_video_file(path, select, video.decode_size, video.decode_resampling),
             video.max_frames,
             video.min_frames,
             selection=video.frame_selection,

@@ -3,9 +3,12 @@
 Every reader returns a ``T×H×W×3`` uint8 tensor; ``select`` (number of frames -> indices) picks
 frames and only the picked ones are converted, and ``short_side`` scales each picked frame down
 (aspect kept) as soon as it is decoded, so memory holds the frames the model takes at the working
-size, never a whole video at full size. A missing, unreadable or empty source, or frames of
-differing sizes, raise :class:`VideoError` naming the source; callers decide whether that ends the
-run (prediction) or skips the sample with a count (training).
+size, never a whole video at full size. ``resampling`` names the filter: ``toolkit`` (images:
+bilinear after a JPEG's reduced-scale decoding; videos: ffmpeg's area average) or ``bicubic`` (the
+whole image, then PIL's bicubic filter, as the paper's CSL-Daily reader; videos: ffmpeg's bicubic).
+A missing, unreadable or empty source, or frames of differing sizes, raise :class:`VideoError`
+naming the source; callers decide whether that ends the run (prediction) or skips the sample with
+a count (training).
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ from PIL import Image
 from core.errors import ToolkitError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+RESAMPLINGS = {  # name: (the filter for images, for video frames)
+    "toolkit": (Image.Resampling.BILINEAR, Interpolation.AREA),
+    "bicubic": (Image.Resampling.BICUBIC, Interpolation.BICUBIC),
+}
 
 
 FrameSelector = Callable[[int], list[int]]
@@ -72,27 +79,28 @@ def _stack(frames: list[np.ndarray], source: str) -> torch.Tensor:
     return torch.from_numpy(np.stack(frames))
 
 
-def _decode_image(data: bytes | Path, source: str, short_side: int | None) -> np.ndarray:
+def _decode_image(data: bytes | Path, source: str, short_side: int | None, resampling: str) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:
             height, width = working_size(image.height, image.width, short_side)
             if (height, width) != (image.height, image.width):
-                image.draft("RGB", (width, height))  # JPEG: decode at a reduced scale directly
-                image = image.resize((width, height), Image.Resampling.BILINEAR)
+                if resampling == "toolkit":
+                    image.draft("RGB", (width, height))  # JPEG: decode at a reduced scale directly
+                image = image.resize((width, height), RESAMPLINGS[resampling][0])
             return np.asarray(image.convert("RGB"))
     except _IMAGE_ERRORS as error:
         raise VideoError(f"{source}: unreadable image: {_reason(error)}") from error
 
 
 def read_frame_folder(
-    folder: str | Path, select: FrameSelector | None = None, short_side: int | None = None
+    folder: str | Path, select: FrameSelector | None = None, short_side: int | None = None, resampling: str = "toolkit"
 ) -> torch.Tensor:
     """Frames from the image files of ``folder``, in file-name order."""
     folder = Path(folder)
     if not folder.is_dir():
         raise VideoError(f"frame folder not found: {folder}")
     files = _pick(sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), select, str(folder))
-    return _stack([_decode_image(p, str(p), short_side) for p in files], str(folder))
+    return _stack([_decode_image(p, str(p), short_side, resampling) for p in files], str(folder))
 
 
 def zip_folder_members(handle: zipfile.ZipFile, folder: str) -> list[str]:
@@ -106,18 +114,20 @@ def read_zip_folder(
     folder: str,
     select: FrameSelector | None = None,
     short_side: int | None = None,
+    resampling: str = "toolkit",
 ) -> torch.Tensor:
     """Frames from the images under ``folder/`` inside the zip ``archive`` (a path or an open zip)."""
     if not isinstance(archive, zipfile.ZipFile):
         try:
             with zipfile.ZipFile(archive) as handle:
-                return read_zip_folder(handle, folder, select, short_side)
+                return read_zip_folder(handle, folder, select, short_side, resampling)
         except _ZIP_ERRORS as error:
             raise VideoError(f"{archive}: unreadable zip: {_reason(error)}") from error
     source = f"{archive.filename}:{folder}"
     members = _pick(zip_folder_members(archive, folder), select, source)
     try:
-        frames = [_decode_image(archive.read(n), f"{archive.filename}:{n}", short_side) for n in members]
+        name = archive.filename
+        frames = [_decode_image(archive.read(n), f"{name}:{n}", short_side, resampling) for n in members]
     except _ZIP_ERRORS as error:
         raise VideoError(f"{source}: unreadable zip member: {_reason(error)}") from error
     return _stack(frames, source)
@@ -164,12 +174,12 @@ def probe_video_file(path: str | Path) -> VideoInfo:
     return info
 
 
-def _decode_selected(path: str, wanted: list[int], short_side: int | None) -> np.ndarray:
+def _decode_selected(path: str, wanted: list[int], short_side: int | None, resampling: str) -> np.ndarray:
     """The frames at the sorted indices ``wanted`` (repeats allowed), each scaled down as it is decoded.
 
     A stream that ends before its declared length gives its last frame for the indices past the end.
     """
-    counts, out, filled = Counter(wanted), None, 0
+    counts, out, filled, filter_ = Counter(wanted), None, 0, RESAMPLINGS[resampling][1]
     reformatter, last = VideoReformatter(), None  # one scaler for all frames: far faster than to_ndarray(format=)
     with av.open(path) as container:
         stream = container.streams.video[0]
@@ -183,7 +193,7 @@ def _decode_selected(path: str, wanted: list[int], short_side: int | None) -> np
                 height, width = working_size(frame.height, frame.width, short_side)
                 out = np.empty((len(wanted), height, width, 3), dtype=np.uint8)
             last = reformatter.reformat(
-                frame, width=out.shape[2], height=out.shape[1], format="rgb24", interpolation=Interpolation.AREA
+                frame, width=out.shape[2], height=out.shape[1], format="rgb24", interpolation=filter_
             ).to_ndarray()
             out[filled : filled + counts[index]] = last
             filled += counts[index]
@@ -194,13 +204,13 @@ def _decode_selected(path: str, wanted: list[int], short_side: int | None) -> np
 
 
 def read_video_file(
-    path: str | Path, select: FrameSelector | None = None, short_side: int | None = None
+    path: str | Path, select: FrameSelector | None = None, short_side: int | None = None, resampling: str = "toolkit"
 ) -> torch.Tensor:
     """The (selected) frames of a video file (mp4, avi, ...), decoded with PyAV."""
     total = probe_video_file(path).frames
     try:
         wanted = sorted(range(total) if select is None else select(total))
-        return torch.from_numpy(_decode_selected(str(path), wanted, short_side))
+        return torch.from_numpy(_decode_selected(str(path), wanted, short_side, resampling))
     except VideoError:
         raise
     except (av.FFmpegError, IndexError, ValueError, OverflowError) as error:
@@ -230,14 +240,22 @@ class VideoSource:
     """Samples' videos under one ``root`` in one layout: ``frames``, ``zip`` or ``file``.
 
     A sample's location is ``template`` filled with its ``name`` and ``split``; frames whose shorter
-    side exceeds ``short_side`` are scaled down as they are decoded. The zip is opened
-    once per process (DataLoader workers each open their own).
+    side exceeds ``short_side`` are scaled down as they are decoded (with the filter ``resampling``
+    names). The zip is opened once per process (DataLoader workers each open their own).
     """
 
-    def __init__(self, root: str | Path, layout: str, template: str = "{name}", short_side: int | None = None) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        layout: str,
+        template: str = "{name}",
+        short_side: int | None = None,
+        resampling: str = "toolkit",
+    ) -> None:
         if layout not in ("frames", "zip", "file"):
             raise ValueError(f"unknown video layout '{layout}'")
         self.root, self.layout, self.template, self.short_side = Path(root), layout, template, short_side
+        self.resampling = resampling
         self._zip: zipfile.ZipFile | None = None
         self._zip_pid: int | None = None
 
@@ -264,10 +282,10 @@ class VideoSource:
     def read(self, location: str, select: FrameSelector | None = None) -> torch.Tensor:
         """The (selected) frames at ``location``."""
         if self.layout == "zip":
-            return read_zip_folder(self._archive(), location, select, self.short_side)
+            return read_zip_folder(self._archive(), location, select, self.short_side, self.resampling)
         if self.layout == "frames":
-            return read_frame_folder(self.root / location, select, self.short_side)
-        return read_video_file(self.root / location, select, self.short_side)
+            return read_frame_folder(self.root / location, select, self.short_side, self.resampling)
+        return read_video_file(self.root / location, select, self.short_side, self.resampling)
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_zip": None, "_zip_pid": None}  # open zips do not pickle

@@ -105,6 +105,18 @@ def test_frames_are_scaled_to_the_working_size_as_they_are_decoded(tmp_path):
         assert picked.float().mean(dim=(1, 2, 3)).round().tolist() == [20, 80, 80, 180], source.layout
 
 
+def test_bicubic_resampling_is_the_papers_csl_daily_reader(tmp_path, frames):
+    """Its reader: ``Image.open(...).convert("RGB").resize((320, 320))`` (PIL's default filter, bicubic)."""
+    folder = tmp_path / "sample"
+    folder.mkdir()
+    for index, frame in enumerate(frames[:2]):
+        Image.fromarray(frame.numpy()).save(folder / f"{index:03d}.jpg", quality=90)
+    expected = [np.asarray(Image.open(path).convert("RGB").resize((21, 16))) for path in sorted(folder.iterdir())]
+    ours = read_frame_folder(folder, short_side=16, resampling="bicubic")
+    assert torch.equal(ours, torch.from_numpy(np.stack(expected)))
+    assert not torch.equal(read_frame_folder(folder, short_side=16), ours)  # the toolkit's filter is another
+
+
 def test_working_size_scales_down_only():
     assert working_size(1080, 1920, 256) == (256, 455)
     assert working_size(1920, 1080, 256) == (455, 256)

@@ -64,6 +64,17 @@ def test_a_centre_crop_in_pixels_is_torchvisions_center_crop_black_where_the_fra
     assert torch.equal(pixels, expected)
 
 
+def test_a_centre_crop_in_pixels_then_a_resize_is_the_papers_csl_daily_evaluation():
+    """CSL-Daily in the paper: ``CenterCrop(270)`` of the 320×320 frames, then ``Resize(224)`` (bilinear, no
+    antialiasing, as torchvision 0.10's on tensors): one ``grid_sample`` here (33 -> 27 -> 22)."""
+    frames = torch.randint(0, 256, (1, 3, 33, 33, 3), dtype=torch.uint8)
+    videos = prepare_videos(frames, size=22, training=False, normalisation="paper", crop_pixels=27)
+    crop = frames.permute(0, 1, 4, 2, 3)[0].float()[..., 3:30, 3:30] / 255  # T×3×27×27 (even borders, as 50)
+    resized = torch.nn.functional.interpolate(crop, size=(22, 22), mode="bilinear", align_corners=False)
+    expected = (resized.permute(1, 0, 2, 3)[[2, 1, 0]] - 0.5) / 0.5
+    torch.testing.assert_close(videos[0], expected, atol=1e-5, rtol=0)
+
+
 def test_zero_length_video_is_an_error():
     with pytest.raises(ValueError, match="at least one frame"):
         sample_frame_indices(0, 100)
