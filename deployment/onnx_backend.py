@@ -84,6 +84,7 @@ class OnnxNetworks:
             generation.max_length,
             generation.length_penalty,
             forced_last_id=ids["end_id"],  # the export checks that the translator forces </s> last
+            early_stopping=generation.early_stopping,
         )
 
 

@@ -3,7 +3,9 @@
 The ONNX backend and the static-cache decoder (:mod:`modelling.cached_generation`) have no
 ``generate()``: this is their search, written after transformers' vectorised beam search
 (``GenerationMixin._beam_search``, transformers 5) with the settings this toolkit uses:
-``early_stopping=True``, one end token, a token forced at the last position where the model's
+``early_stopping`` True (a batch item is done once it holds ``beams`` finished hypotheses) or
+False (the paper's: done once no running beam can beat the worst finished one at its current
+length), one end token, a token forced at the last position where the model's
 generation config names one (mBART's ``forced_eos_token_id``: the end token), scores divided by
 ``generated_length ** length_penalty``. Each step keeps
 the ``2 × beams`` best continuations: the best ``beams`` unfinished ones run on, those that end
@@ -35,10 +37,12 @@ def beam_search(
     device: torch.device | str = "cpu",
     *,
     forced_last_id: int | None,
+    early_stopping: bool = True,
 ) -> torch.Tensor:
     """Token ids (batch × length, starting with ``start_id``, padded with ``pad_id``) of the best hypotheses.
 
-    ``forced_last_id``: the token every hypothesis takes at position ``max_length - 1``, or None.
+    ``forced_last_id``: the token every hypothesis takes at position ``max_length - 1``, or None;
+    ``early_stopping``: as ``generate()``'s (see the module docstring).
     """
     rows = torch.arange(batch, device=device)[:, None]
     running = torch.full((batch, beams, max_length), pad_id, dtype=torch.long, device=device)
@@ -71,7 +75,8 @@ def beam_search(
 
         just_finished = ends & first_beams
         scores = top_scores / (length**length_penalty)
-        scores = scores + is_finished.all(dim=1, keepdim=True) * NEG + (~improvable) * NEG + (~just_finished) * NEG
+        full = is_finished.all(dim=1, keepdim=True) & early_stopping  # no more hypotheses join a full item
+        scores = scores + full * NEG + (~improvable) * NEG + (~just_finished) * NEG
         merged = torch.cat([finished_scores, scores], dim=1)
         best = torch.topk(merged, beams).indices
         finished = torch.cat([finished, candidates], dim=1)[rows, best]
@@ -83,6 +88,7 @@ def beam_search(
         best_running = running_scores[:, :1] / ((length - 1) ** length_penalty)
         worst_finished = torch.where(is_finished, finished_scores.min(dim=1, keepdim=True).values, NEG)
         improvable = improvable & (best_running > worst_finished).any(dim=1, keepdim=True)
-        if not bool(improvable.any() & ~is_finished.all() & ~ends.all()):
+        open_beam = ~(is_finished.all() & early_stopping)
+        if not bool(improvable.any() & open_beam & ~ends.all()):
             break
     return finished[:, 0, : 1 + int(finished_lengths[:, 0].max())]

@@ -108,6 +108,7 @@ class CachedGeneration:
             config.length_penalty,
             device,
             forced_last_id=self.mbart.generation_config.forced_eos_token_id,  # as generate() reads it
+            early_stopping=config.early_stopping,
         )
 
     @staticmethod

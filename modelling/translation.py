@@ -34,12 +34,11 @@ class TranslatorError(ToolkitError):
     """A pretrained translator that cannot be loaded."""
 
 
-def decoder_for(decoding: str, device: torch.device, early_stopping: bool = True) -> str:
-    """``static_cache`` or ``transformers``: ``decoding`` itself, or for ``auto`` the faster one on ``device``
-    (``transformers`` without ``early_stopping``, which only it does)."""
+def decoder_for(decoding: str, device: torch.device) -> str:
+    """``static_cache`` or ``transformers``: ``decoding`` itself, or for ``auto`` the faster one on ``device``."""
     if decoding != "auto":
         return decoding
-    return "static_cache" if device.type == "cuda" and early_stopping else "transformers"
+    return "static_cache" if device.type == "cuda" else "transformers"
 
 
 def build_mbart(
@@ -142,7 +141,7 @@ class TextTranslator(nn.Module):
     ) -> torch.Tensor:
         """Beam-search token ids, each row starting with the target language code (``config.decoding`` says how)."""
         device = inputs_embeds.device
-        decoder = decoder_for(config.decoding, device, config.early_stopping)
+        decoder = decoder_for(config.decoding, device)
         if config.decoding == "auto" and device.type not in self._devices_logged:
             self._devices_logged.add(device.type)
             LOG.info("generation.decoding auto: %s on %s", decoder, device.type)

@@ -46,12 +46,7 @@ class GenerationConfig:
     cuda_graphs: bool = True  # static_cache on CUDA: replay each decoder step as a CUDA graph
     # true: a beam search ends when num_beams hypotheses are done (this toolkit's default); false: as
     # Hugging Face's default and the paper's code, it goes on while a better one can still come
-    # (generate() only: decoding auto then takes transformers)
     early_stopping: bool = True
     # true: a sentence ending "x." is written "x ." as the tokenised references are (the paper's code
     # does this for German targets before scoring)
     split_final_stop: bool = False
-
-    def __post_init__(self) -> None:
-        if not self.early_stopping and self.decoding == "static_cache":
-            raise ValueError("early_stopping false needs decoding transformers (or auto): static_cache stops early")

@@ -140,9 +140,11 @@ def varied_translator(seed: int, decoder_layers: int = 1):
     return translator
 
 
-def hf_generate(translator, embeds, mask, beams: int, length_penalty: float = 1.0, max_length: int = 9):
-    """Hugging Face ``generate()`` with this toolkit's settings, from token 5."""
-    options = {"early_stopping": True} if beams > 1 else {}
+def hf_generate(
+    translator, embeds, mask, beams: int, length_penalty: float = 1.0, max_length: int = 9, early_stopping: bool = True
+):
+    """Hugging Face ``generate()`` with this toolkit's settings (``early_stopping`` by default), from token 5."""
+    options = {"early_stopping": early_stopping} if beams > 1 else {}
     return translator.mbart.generate(
         inputs_embeds=embeds,
         attention_mask=mask,

@@ -32,10 +32,10 @@ def test_values_out_of_range_are_one_message_naming_the_key(config_path, overrid
     assert message in str(error.value) and str(config_path) in str(error.value)
 
 
-def test_no_early_stopping_with_the_static_cache_is_refused_naming_both_keys(config_path):
-    with pytest.raises(ConfigError, match="generation.early_stopping false needs generation.decoding transformers"):
-        load_config(config_path, ["generation.early_stopping=false", "generation.decoding=static_cache"])
-    assert not load_config(config_path, ["generation.early_stopping=false"]).generation.early_stopping
+def test_no_early_stopping_is_a_setting_of_every_decoding(config_path):
+    for decoding in ("auto", "static_cache", "transformers"):
+        overrides = ["generation.early_stopping=false", f"generation.decoding={decoding}"]
+        assert not load_config(config_path, overrides).generation.early_stopping
 
 
 def test_video_relations_are_checked(tmp_path):
