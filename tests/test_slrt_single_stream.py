@@ -18,14 +18,19 @@ import pytest
 import torch
 import yaml
 
+import export
 import import_checkpoint
+import translate
 from benchmarks import paper_agreement
+from checkpoint_conversion.foreign_files import read_plain_pickle
+from checkpoint_conversion.slrt_vocabularies import recognition_glosses
 from checkpoint_conversion.slrt_weights import PaperWeightsError, load_recognition_weights, recognition_weights
 from engine.jobs import prediction
+from engine.jobs import training_run as training
 from modelling.recognition import SignToGloss
 from modelling.s3d import S3DBackbone, load_kinetics_weights
 from modelling.visual_head import VisualHead
-from tests.conftest import ROOT, tiny_s2g_config
+from tests.conftest import ROOT, json_lines, tiny_s2g_config
 
 FIXTURE = ROOT / "tests" / "fixtures" / "paper_single_stream"
 
@@ -249,6 +254,42 @@ def test_imported_runs_are_ordinary_runs_that_prediction_scores(pipeline, tmp_pa
         and state["best_score"] == 21.5
         and state["imported_from"]["format"] == "slrt-single-stream"
     )
+
+
+@pytest.mark.slow
+def test_an_imported_s2t_run_translates_videos_and_exports_as_a_trained_one(pipeline, tmp_path, capsys):
+    """translate.py (joint and cascade) and export.py on the imported S2T, its S2G a 4-block S3D run of ours."""
+    root, _ = pipeline
+    glosses = recognition_glosses(read_plain_pickle(FIXTURE / "gloss2ids.pkl", "glosses"), "en_XX", "gloss2ids")
+    glosses.vocab.save(tmp_path / "gloss_vocab.txt")  # the paper's recognition glosses, for an S2G of ours
+    s2g = tiny_s2g_config(root / "data", tmp_path / "s2g", training={"max_steps": 1})
+    s2g["data"]["lowercase_glosses"] = True
+    s2g["tokenizer"] = {"gloss_vocab": str(tmp_path / "gloss_vocab.txt")}
+    s2g["recognition"].update(hidden_dim=16, ff_dim=32, head_variant="paper")
+    s2g["recognition"]["encoder"].update(use_block=4)  # the 832-wide features of the paper's S2T
+    assert training.main(["--config", str(write_yaml(tmp_path / "s2g.yaml", s2g))]) == 0
+    data = {k: v for k, v in s2g["data"].items() if k != "video"}
+    g2t = write_yaml(tmp_path / "g2t.yaml", {"task": "g2t", "data": data, "training": {"model_dir": "x"}})
+    argv = ["--stage", "g2t", "--checkpoint", str(FIXTURE / "g2t.pth"), "--mbart", str(FIXTURE / "mBart")]
+    extra = ["--gloss-language", "de_DGS"]
+    assert import_checkpoint.main([*argv, *extra, "--config", str(g2t), "--output", str(tmp_path / "g2t")]) == 0
+    s2t_config = {"task": "s2t", "data": data, "training": {"model_dir": "x"}, "recognition": {"beam_size": 2}}
+    s2t_config["s2t"] = {"s2g_run": str(tmp_path / "s2g"), "g2t_run": str(tmp_path / "g2t"), "features": "unused"}
+    s2t_config["generation"] = {"num_beams": 2, "max_length": 8, "early_stopping": False}
+    s2t = write_yaml(tmp_path / "s2t.yaml", s2t_config)
+    argv = ["--stage", "s2t", "--checkpoint", str(FIXTURE / "s2t.pth"), "--glosses", str(FIXTURE / "gloss2ids.pkl")]
+    argv += ["--mbart", str(FIXTURE / "mBart"), *extra, "--config", str(s2t), "--output", str(tmp_path / "s2t")]
+    assert import_checkpoint.main(argv) == 0
+    video = root / "data" / "test" / "toy-00001.mp4"
+    run = str(tmp_path / "s2t")
+    capsys.readouterr()
+    assert translate.main(["--run", run, str(video), "--json"]) == 0
+    (result,) = json_lines(capsys.readouterr().out)
+    assert isinstance(result["text"], str) and set(result["seconds"]) == {"decode", "s3d", "translate"}
+    assert translate.main(["--run", run, "--cascade", str(video)]) == 0  # S2G and G2T of two vocabularies
+    assert "glosses:" in capsys.readouterr().out
+    assert export.main(["--run", run, "--output", str(tmp_path / "onnx")]) == 0  # checked against PyTorch there
+    assert translate.main(["--run", run, "--backend", "onnx", "--onnx", str(tmp_path / "onnx"), str(video)]) == 0
 
 
 @pytest.mark.skipif(
