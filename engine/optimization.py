@@ -1,4 +1,4 @@
-"""Optimizer with per-module learning rates and a warmup + cosine learning-rate schedule."""
+"""Optimizer with per-module learning rates (frozen modules left out) and a warmup + cosine learning-rate schedule."""
 
 from __future__ import annotations
 
@@ -13,6 +13,26 @@ from core.errors import ToolkitError
 
 class OptimizationError(ToolkitError):
     """A learning-rate setting that names no module of the model."""
+
+
+def freeze_modules(model: nn.Module, config: TrainingConfig) -> int:
+    """Stop training the modules ``training.frozen_modules`` names (dotted paths); the number of tensors frozen.
+
+    A path that names no module is one error listing the model's top-level modules.
+    """
+    frozen = 0
+    for path in config.frozen_modules:
+        try:
+            module = model.get_submodule(path)
+        except AttributeError as error:
+            children = sorted(name for name, _ in model.named_children())
+            raise OptimizationError(
+                f"training.frozen_modules: {path!r} names no module of the model (top-level modules: {children})"
+            ) from error
+        for parameter in module.parameters():
+            frozen += parameter.requires_grad
+            parameter.requires_grad_(False)
+    return frozen
 
 
 def parameter_groups(model: nn.Module, config: TrainingConfig) -> list[dict]:

@@ -21,7 +21,7 @@ from core.run_directory import RunDirectory
 from engine.checkpoint import load_checkpoint, load_model_weights, restore_best_checkpoint, save_step_checkpoint
 from engine.device import place_model
 from engine.distributed import DistributedContext, barrier, gather_objects, replicas_identical
-from engine.optimization import build_optimizer, build_scheduler
+from engine.optimization import build_optimizer, build_scheduler, freeze_modules
 from engine.progress import progress_bar
 from engine.run_logging import get_logger, summary_writer
 from engine.task_protocol import Task, TrainingLoss
@@ -92,6 +92,9 @@ class Trainer:
         )
         self.steps_per_epoch = len(self.sampler)
         self.total_steps = self.cfg.max_steps or self.cfg.epochs * self.steps_per_epoch
+        if self.cfg.frozen_modules:
+            frozen = freeze_modules(self.model, self.cfg)
+            self.log.info("frozen: %s (%d tensors)", ", ".join(self.cfg.frozen_modules), frozen)
         self.optimizer = build_optimizer(self.model, self.cfg)
         self.scheduler = build_scheduler(self.optimizer, self.cfg, self.total_steps)
         self.scaler = context.precision.grad_scaler()

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from core.config import TrainingConfig
-from engine.optimization import OptimizationError, build_optimizer, build_scheduler
+from engine.optimization import OptimizationError, build_optimizer, build_scheduler, freeze_modules
 
 
 class TwoPart(nn.Module):
@@ -39,6 +39,22 @@ def test_unknown_module_is_named():
     config = TrainingConfig(model_dir="x", module_learning_rates={"translater": 1e-5})
     with pytest.raises(OptimizationError, match=r"no module named \['translater'\]"):
         build_optimizer(TwoPart(), config)
+
+
+def test_frozen_modules_leave_the_optimizer_and_stay_as_they_were():
+    model = TwoPart()
+    config = TrainingConfig(model_dir="x", frozen_modules=["head.0"])
+    assert freeze_modules(model, config) == 2  # the head's Linear: weight and bias
+    before = model.head[0].weight.clone()
+    optimizer = build_optimizer(model, config)
+    assert sum(len(g["params"]) for g in optimizer.param_groups) == 4  # encoder 2, the LayerNorm 2
+    model.head(model.encoder(torch.ones(3, 4))).sum().backward()
+    optimizer.step()
+    assert torch.equal(model.head[0].weight, before) and model.head[0].weight.grad is None
+    with pytest.raises(
+        OptimizationError, match=r"'head.5' names no module of the model \(top-level modules: \['encoder', 'head'\]\)"
+    ):
+        freeze_modules(TwoPart(), TrainingConfig(model_dir="x", frozen_modules=["head.5"]))
 
 
 def test_warmup_then_cosine_to_the_floor():

@@ -62,6 +62,8 @@ def test_the_paper_configs_train_and_evaluate_on_the_toy_language(dataset, pipel
     g2t["model"].update(pretrained=None, d_model=32, encoder_layers=1, decoder_layers=1, attention_heads=2)
     g2t["model"].update(ffn_dim=64, max_position_embeddings=512)
     assert training.main(["--config", str(write(tmp_path / "g2t.yaml", g2t))]) == 0
+    frozen = "frozen: gloss_embedding, translator.mbart.model.shared"
+    assert (frozen in (tmp_path / "g2t" / "train.log").read_text()) == (dataset == "phoenix-2014t")
 
     s2t = on_toy_data(paper_config(dataset, "s2t"), root, tmp_path / "s2t")
     s2t["s2t"].update(s2g_run=str(tmp_path / "s2g"), g2t_run=str(tmp_path / "g2t"))
