@@ -1,20 +1,20 @@
 """Reading another codebase's files without running them: plain pickles and weights-only checkpoints.
 
-A plain pickle (a vocabulary: strings to ids) is read by an unpickler that refuses every global, so
-only Python's own containers and scalars come out. A checkpoint is read by ``torch.load`` with
-``weights_only=True``, allowing besides tensors only numpy scalars (a training loop's best score is
-often one), under numpy 1's module names and numpy 2's.
+A plain pickle (a vocabulary: strings to ids) is read by an unpickler that refuses every global
+(:mod:`core.safe_pickle`), so only Python's own containers and scalars come out. A checkpoint is
+read by ``torch.load`` with ``weights_only=True``, allowing besides tensors only numpy scalars (a
+training loop's best score is often one), under numpy 1's module names and numpy 2's.
 """
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from core.errors import ToolkitError
+from core.safe_pickle import UnsafePickleError, read_pickle
 from engine.checkpoint import read_weights_only
 
 try:  # numpy >= 2
@@ -36,21 +36,12 @@ class ForeignFileError(ToolkitError):
     """A foreign file that is missing, unreadable, refused or not what its converter expects."""
 
 
-class _PlainUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        raise pickle.UnpicklingError(f"it pickles the Python object {module}.{name}")
-
-
 def read_plain_pickle(path: str | Path, what: str) -> Any:
     """The plain data (dicts, lists, strings, numbers) pickled in ``path``; ``what`` names it in errors."""
-    path = Path(path)
-    if not path.is_file():
-        raise ForeignFileError(f"{what} not found: {path}")
     try:
-        with open(path, "rb") as stream:
-            return _PlainUnpickler(stream).load()
-    except Exception as error:
-        raise ForeignFileError(f"{path}: not a plain pickle of {what}: {error}") from error
+        return read_pickle(path, what)
+    except UnsafePickleError as error:
+        raise ForeignFileError(str(error)) from error
 
 
 def read_foreign_checkpoint(path: str | Path, source: str) -> dict[str, Any]:

@@ -188,7 +188,7 @@ class TrainingConfig:
     learning_rate: float = in_range(5e-4, above=0)
     module_learning_rates: dict[str, float] = field(default_factory=dict)
     # modules trained not at all, by their dotted path (e.g. gloss_embedding, translator.mbart.model.shared:
-    # the paper's PHOENIX-2014T G2T freezes its gloss and text embeddings)
+    # the paper's PHOENIX-2014T translator keeps its gloss and text embeddings as they start)
     frozen_modules: list[str] = field(default_factory=list)
     weight_decay: float = in_range(0.01, low=0)
     betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
