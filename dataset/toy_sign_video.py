@@ -86,20 +86,32 @@ def _draw(canvas: np.ndarray, centre: tuple[float, float], motion: HandMotion, t
     canvas[inside] = [int(c * t) for c, t in zip(motion.colour, tint, strict=True)]
 
 
-def render_glosses(glosses: list[str], signer: Signer, size: int = 64) -> torch.Tensor:
-    """``T×size×size×3`` uint8 frames of ``signer`` signing ``glosses``."""
-    frames = []
+def hand_path(glosses: list[str], signer: Signer) -> list[tuple[tuple[HandMotion, HandMotion], float, list]]:
+    """Each frame of ``signer`` signing ``glosses``: the gloss's two hand motions, the time in it (0..1) and the
+    hands' centres (fractions of the image size), the left-hand shape's (on the image's left) first."""
     motions = [gloss_motion(g) for g in glosses]
     steps = [(m, t) for m in motions for t in np.linspace(0.0, 1.0, signer.frames_per_gloss)]
     steps = [(motions[0], 0.0)] * REST_FRAMES + steps + [(motions[-1], 1.0)] * REST_FRAMES
-    for (left, right), t in steps:
-        canvas = np.full((size, size, 3), 24, dtype=np.uint8)
-        for hand in (left, right):
+    frames = []
+    for hands, t in steps:
+        centres = []
+        for hand in hands:
             eased = t * t * (3 - 2 * t)
             x = hand.start[0] + (hand.end[0] - hand.start[0]) * eased + signer.offset[0]
             y = hand.start[1] + (hand.end[1] - hand.start[1]) * eased + signer.offset[1]
             y += hand.wiggle * np.sin(2 * np.pi * t)
-            _draw(canvas, (x, y), hand, signer.tint)
+            centres.append((x, y))
+        frames.append((hands, t, centres))
+    return frames
+
+
+def render_glosses(glosses: list[str], signer: Signer, size: int = 64) -> torch.Tensor:
+    """``T×size×size×3`` uint8 frames of ``signer`` signing ``glosses``."""
+    frames = []
+    for hands, _, centres in hand_path(glosses, signer):
+        canvas = np.full((size, size, 3), 24, dtype=np.uint8)
+        for hand, centre in zip(hands, centres, strict=True):
+            _draw(canvas, centre, hand, signer.tint)
         frames.append(canvas)
     return torch.from_numpy(np.stack(frames))
 
