@@ -153,6 +153,36 @@ class VideoConfig:
 
 
 @dataclass
+class KeypointsConfig:
+    """Where each split's keypoints are and how they are prepared (a keypoint stream's input).
+
+    ``path``: the split's keypoint file, ``{split}`` filled in: the paper's keypoint pickle
+    (``{name: {"keypoints": T×133×3}}``); the toy data writes its signer's there. ``selection``: the
+    joints taken (``paper-79``: the paper's 79 of COCO-WholeBody; ``mediapipe-79``: their kinds of
+    MediaPipe Holistic's). Training flips the signer with probability ``flip`` (left and right
+    swapped), rescales time within ``temporal_rescale`` and turns, scales and shears within bounds.
+    """
+
+    path: str
+    format: str = one_of("paper_pickle", ("paper_pickle",))
+    selection: str = one_of("paper-79", ("paper-79", "mediapipe-79"))
+    interpolate_missing: bool = True
+    flip: float = fraction(0.0)  # the paper's code: never
+    temporal_rescale: list[float] = field(default_factory=lambda: [0.8, 1.2])
+    rotation: float = in_range(10.0, low=0, high=90)  # degrees
+    scale: list[float] = field(default_factory=lambda: [0.9, 1.1])
+    shear: float = in_range(0.1, low=0, high=1)
+
+    def __post_init__(self) -> None:
+        if "{split}" not in self.path:
+            raise ValueError(f"path: {self.path!r} needs {{split}} (one keypoint file per split)")
+        for name in ("temporal_rescale", "scale"):
+            low, high = getattr(self, name)
+            if not 0 < low <= high:
+                raise ValueError(f"{name}: expected [low, high] with 0 < low <= high, got {[low, high]}")
+
+
+@dataclass
 class DataConfig:
     """Where the annotations are and how their text is prepared."""
 
@@ -169,6 +199,7 @@ class DataConfig:
     tgt_lang: str = "de_DE"
     synthetic: SyntheticDataConfig | None = None
     video: VideoConfig | None = None
+    keypoints: KeypointsConfig | None = None
 
     def split_path(self, split: str) -> str:
         """The annotation file of ``split`` (train, dev or test)."""

@@ -7,6 +7,7 @@ import random
 from collections import defaultdict
 from collections.abc import Iterator
 
+import torch
 from torch.utils.data import Sampler
 
 
@@ -84,3 +85,21 @@ class InMemoryExamples(list):
 
     def set_epoch(self, epoch: int) -> None:
         """The same items every epoch (a video dataset resamples its frames here)."""
+
+
+def pad_in_time(sequences: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sequences ``T_i×...`` as one float batch ``B×max T×...`` padded with zeros, and their lengths."""
+    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
+    padded = torch.zeros(len(sequences), int(lengths.max()), *sequences[0].shape[1:])
+    for row, sequence in enumerate(sequences):
+        padded[row, : len(sequence)] = sequence.float()
+    return padded, lengths
+
+
+def example_fields(examples: list) -> dict:
+    """What a batch of recognition examples holds beside its input: names, CTC targets and (S2T's) label ids."""
+    return {
+        "names": [e.name for e in examples],
+        "ctc_targets": [e.ctc_targets for e in examples],
+        "label_ids": [e.label_ids for e in examples],
+    }

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
+from dataset.batching import example_fields, pad_in_time
 from dataset.feature_store import FeatureStoreError
 from dataset.gloss_text import EncodedSplit, GlossTextExample
 
@@ -48,14 +49,5 @@ def _with_features(example: GlossTextExample, features: torch.Tensor) -> Feature
 
 def collate_features(examples: list[FeatureTextExample]) -> dict:
     """Features padded with zeros (B×T×C) and their lengths, CTC targets and label ids of the examples."""
-    lengths = torch.tensor([len(e.features) for e in examples], dtype=torch.long)
-    features = torch.zeros(len(examples), int(lengths.max()), examples[0].features.shape[1])
-    for row, example in enumerate(examples):
-        features[row, : len(example.features)] = example.features.float()
-    return {
-        "names": [e.name for e in examples],
-        "features": features,
-        "lengths": lengths,
-        "ctc_targets": [e.ctc_targets for e in examples],
-        "label_ids": [e.label_ids for e in examples],
-    }
+    features, lengths = pad_in_time([e.features for e in examples])
+    return {**example_fields(examples), "features": features, "lengths": lengths}

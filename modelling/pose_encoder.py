@@ -76,6 +76,7 @@ class PoseEncoder(nn.Module):
 class PoseEncoderConfig:
     """``recognition.encoder`` of type ``pose_mlp``: the light pose encoder (see the module docstring)."""
 
+    reads: ClassVar[str] = "keypoints"  # the input it takes (a task picks its input source by it)
     type: str = "pose_mlp"
     parts: list[int] = field(default_factory=lambda: list(PAPER_PARTS), metadata={"architecture": True})
     part_width: int = positive(64, architecture=True)

@@ -124,7 +124,7 @@ def test_shipped_configs_parse(name, pipeline):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"data": {"video": None}}, "task s2g needs a 'data.video' section"),
+        ({"data": {"video": None}}, "task s2g with encoder 's3d' needs a 'data.video' section"),
         (
             {"recognition": {"encoder": {"use_block": 2, "freeze_block": 3}}},
             "freeze_block (3) is above recognition.encoder.use_block (2)",

@@ -54,7 +54,7 @@ def test_a_recognition_network_over_it_trains_by_ctc():
 
 def test_the_config_registers_it_and_names_bad_settings():
     assert ENCODERS["pose_mlp"] is PoseEncoderConfig
-    raw = {"task": "s2g", "data": {"train": "a", "dev": "b", "test": "c", "video": {"root": "v"}}}
+    raw = {"task": "s2g", "data": {"train": "a", "dev": "b", "test": "c", "keypoints": {"path": "{split}.pkl"}}}
     raw |= {"training": {"model_dir": "m"}}
     config = config_from_dict({**raw, "recognition": {"encoder": {"type": "pose_mlp", "width": 32}}}, "s2g.yaml")
     assert config.recognition.encoder.output_width() == 32 and config.recognition.encoder.parts == [16, 42, 10, 11]

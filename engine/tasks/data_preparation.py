@@ -11,6 +11,7 @@ from core.run_directory import RunDirectory
 from core.vocabulary import GlossVocabulary
 from dataset.annotations import PreparedSplit, prepare_samples, read_annotations
 from dataset.gloss_text import EncodedSplit, encode_samples
+from dataset.toy_keypoints import write_toy_keypoints
 from dataset.toy_sign_language import generate_split, write_records, write_toy_dataset
 from dataset.toy_sign_video import write_toy_videos
 from dataset.video_reader import VideoSource
@@ -56,6 +57,26 @@ def ensure_synthetic_videos(config: Config, source: VideoSource) -> None:
         records = write_toy_videos(progress, synthetic.seed, synthetic.render_size, **target)
         write_records(records, annotations)
         marker.write_text(recipe + _digest_line(annotations))
+
+
+def ensure_synthetic_keypoints(config: Config) -> None:
+    """The toy language's annotations and its signer's keypoints (``data.keypoints.path``), where missing.
+
+    A split's keypoint file is written only where none is, from the annotation file of that split.
+    """
+    synthetic, data = config.data.synthetic, config.data
+    if synthetic is None:
+        return
+    ensure_synthetic_annotations(config)
+    for split in SPLITS:
+        path = Path(data.keypoints.path.format(split=split))
+        if path.is_file():
+            continue
+        records = read_annotations(data.split_path(split), data.format)
+        get_logger().info("writing the toy signer's keypoints of %d %s samples to %s", len(records), split, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rows = [{"name": r.name, "signer": r.signer, "gloss": r.gloss} for r in records]
+        write_toy_keypoints(rows, synthetic.seed, synthetic.render_size, path)
 
 
 def _toy_video_marker(config: Config, split: str) -> Path:

@@ -1,4 +1,5 @@
-"""The Sign2Gloss task: video input, an encoder (S3D) + visual head, CTC loss, CTC beam search and WER."""
+"""The Sign2Gloss task: video (or keypoint) input, an encoder (S3D, the pose encoder) + visual head, CTC loss,
+CTC beam search and WER."""
 
 from __future__ import annotations
 
@@ -18,18 +19,25 @@ from engine.task_protocol import TrainingLoss
 from engine.tasks.base import StageTask
 from engine.tasks.data_preparation import (
     ensure_gloss_vocabulary,
+    ensure_synthetic_keypoints,
     ensure_synthetic_videos,
     load_gloss_vocabulary,
     read_split,
 )
 from engine.tasks.decoders import GlossDecoder
 from engine.tasks.input_sources import VideoInput
+from engine.tasks.keypoint_input import KeypointInput
 from engine.tasks.registry import register_task
 from evaluation.report import EvaluationResult
 from evaluation.scoring import score_recognition
 from modelling.builders import build_recognition
 from modelling.recognition import RecognitionConfig, SignToGloss, ctc_loss
 from modelling.tokenizers import TokenizerConfig
+
+
+def reads_keypoints(config: Config) -> bool:
+    """Whether the configured encoder reads keypoints (its config's ``reads``; video when it says nothing)."""
+    return getattr(config.recognition.encoder, "reads", "video") == "keypoints"
 
 
 @register_task("s2g", sections={"tokenizer": TokenizerConfig, "recognition": RecognitionConfig})
@@ -41,14 +49,20 @@ class SignToGlossTask(StageTask):
 
     def __init__(self, config: Config, context: DistributedContext) -> None:
         super().__init__(config, context)
-        preprocessing = VideoPreprocessing(config.data.video, config.training.seed)
-        self.inputs = VideoInput(preprocessing, context.device, config.training.num_workers)
+        self.inputs: VideoInput | KeypointInput
+        if reads_keypoints(config):
+            self.inputs = KeypointInput(config.data.keypoints, context.device, config.training.seed)
+        else:
+            preprocessing = VideoPreprocessing(config.data.video, config.training.seed)
+            self.inputs = VideoInput(preprocessing, context.device, config.training.num_workers)
         self.vocab: GlossVocabulary | None = None
 
     @staticmethod
     def check_config(config: Config, source: str) -> None:
-        if config.data.video is None:
-            raise ConfigError(f"{source}: task s2g needs a 'data.video' section (root, format, ...)")
+        section = "keypoints" if reads_keypoints(config) else "video"
+        if getattr(config.data, section) is None:
+            kind = config.recognition.encoder.type
+            raise ConfigError(f"{source}: task s2g with encoder {kind!r} needs a 'data.{section}' section")
 
     # ----- preparation -------------------------------------------------------------------
     def prepare(self, create: bool) -> None:
@@ -58,20 +72,25 @@ class SignToGlossTask(StageTask):
         self.vocab = load_gloss_vocabulary(self.config, self.run)
 
     def _create(self) -> None:
-        """The toy videos and the gloss vocabulary, where they are missing."""
-        ensure_synthetic_videos(self.config, self.inputs.preprocessing.source)
+        """The toy videos (or keypoints) and the gloss vocabulary, where they are missing."""
+        if isinstance(self.inputs, KeypointInput):
+            ensure_synthetic_keypoints(self.config)
+        else:
+            ensure_synthetic_videos(self.config, self.inputs.preprocessing.source)
         ensure_gloss_vocabulary(self.config, self.run, read_split(self.config, "train"))
 
     # ----- data ----------------------------------------------------------------------------
     def encode(self, split: str) -> tuple[PreparedSplit, EncodedSplit]:
-        """The video examples of ``split``; missing videos are skipped in train, an error otherwise."""
+        """The video (or keypoint) examples of ``split``; missing ones are skipped in train, an error otherwise."""
         prepared = read_split(self.config, split)
-        videos = self.inputs.preprocessing.source
-        encoded = encode_video_samples(prepared.samples, split, videos, self.vocab, skip_missing=split == "train")
-        if encoded.counts["missing videos"]:
-            get_logger().warning(
-                "%s: skipped %d sample(s) whose video is missing", split, encoded.counts["missing videos"]
-            )
+        if isinstance(self.inputs, KeypointInput):
+            encoded = self.inputs.encode(prepared, split, self.vocab)
+        else:
+            videos = self.inputs.preprocessing.source
+            encoded = encode_video_samples(prepared.samples, split, videos, self.vocab, skip_missing=split == "train")
+        for reason in ("missing videos", "samples without keypoints"):
+            if encoded.counts[reason]:
+                get_logger().warning("%s: skipped %d sample(s): %s", split, encoded.counts[reason], reason)
         if encoded.counts["unknown glosses"]:
             get_logger().warning(
                 "%s: %d gloss(es) not in the vocabulary (mapped to <unk>)", split, encoded.counts["unknown glosses"]
@@ -94,8 +113,9 @@ class SignToGlossTask(StageTask):
         return self.config.recognition.encoder.checkpoint_metadata()
 
     def checkpoint_metadata(self) -> dict:
-        """What a checkpoint must agree on to be loaded into this task's model."""
-        return {"task": self.name, "glosses": self.vocab.glosses, **self.encoder_metadata()}
+        """What a checkpoint must agree on to be loaded into this task's model (keypoints: their selection too)."""
+        inputs = self.inputs.metadata() if isinstance(self.inputs, KeypointInput) else {}
+        return {"task": self.name, "glosses": self.vocab.glosses, **self.encoder_metadata(), **inputs}
 
     def loss(self, model: nn.Module, batch: dict, device: torch.device) -> TrainingLoss:
         """Mean CTC loss of the batch; unreadable videos are skipped and counted."""

@@ -1,0 +1,93 @@
+"""The keypoint input of a stage: each split's keypoint file (``data.keypoints``), read into memory.
+
+It follows :class:`engine.task_protocol.InputSource`: a split's samples become
+:class:`~dataset.sign_keypoints.KeypointExample` (selected, centred), augmented in training,
+batched as ``B×T×N×4`` with their lengths. Keypoints held in memory are always readable; a sample
+without keypoints is skipped and counted in training and an error elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from core.config import KeypointsConfig
+from core.errors import ToolkitError
+from core.host_transfer import to_device
+from core.vocabulary import GlossVocabulary
+from dataset.annotations import PreparedSplit
+from dataset.gloss_text import EncodedSplit
+from dataset.keypoint_formats import read_paper_pickle
+from dataset.keypoint_preprocessing import SELECTIONS
+from dataset.sign_keypoints import (
+    KeypointAugmentation,
+    KeypointDataset,
+    KeypointExample,
+    collate_keypoints,
+    encode_keypoint_samples,
+)
+from engine.tasks.input_sources import InMemoryInput
+from modelling.encoders import EncoderConfig
+
+
+class KeypointInput(InMemoryInput):
+    """Keypoints of ``data.keypoints``, on ``device``; training augments them (per ``seed`` and epoch)."""
+
+    def __init__(self, config: KeypointsConfig, device: torch.device, seed: int) -> None:
+        self.config, self.device, self.seed = config, device, seed
+        self.selection = SELECTIONS[config.selection]
+        self.augmentation = KeypointAugmentation(
+            config.flip, tuple(config.temporal_rescale), config.rotation, tuple(config.scale), config.shear
+        )
+
+    def file(self, split: str) -> Path:
+        return Path(self.config.path.format(split=split))
+
+    def encode(self, prepared: PreparedSplit, split: str, vocab: GlossVocabulary) -> EncodedSplit:
+        """The keypoint examples of ``split``'s samples (and what was skipped, counted)."""
+        path = self.file(split)
+        if not path.is_file():
+            raise ToolkitError(f"data.keypoints.path: {split} keypoints not found: {path}")
+        videos = read_paper_pickle(path)
+        with_mirror = split == "train" and self.config.flip > 0
+        return encode_keypoint_samples(
+            prepared.samples,
+            videos,
+            vocab,
+            self.selection,
+            self.config.interpolate_missing,
+            with_mirror,
+            str(path),
+            skip_missing=split == "train",
+        )
+
+    def dataset(self, examples: list[KeypointExample], training: bool) -> KeypointDataset:
+        return KeypointDataset(examples, self.augmentation if training else None, self.seed)
+
+    @staticmethod
+    def collator() -> Callable[[list], dict]:
+        return collate_keypoints
+
+    @staticmethod
+    def length(example: KeypointExample) -> int:
+        return example.length
+
+    def network_input(self, batch: dict, training: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        return to_device(batch["keypoints"], self.device), batch["lengths"]
+
+    def check_training_inputs(self, names: list[str]) -> None:
+        """The train split's keypoint file must be there."""
+        if not self.file("train").is_file():
+            raise ToolkitError(f"data.keypoints.path: train keypoints not found: {self.file('train')}")
+
+    @staticmethod
+    def encoder(config: EncoderConfig, pretrained: bool = False) -> nn.Module:
+        """The encoder of ``config`` over the keypoints."""
+        return config.build(pretrained)
+
+    def metadata(self) -> dict:
+        """What a checkpoint of a network on this input records about it."""
+        return {"input": "keypoints", "selection": self.selection.name}
