@@ -10,6 +10,7 @@ import pytest
 import torch
 import yaml
 
+import extract_feature
 from core.config import ConfigError, load_config
 from core.vocabulary import GlossVocabulary
 from dataset.annotations import Sample
@@ -21,6 +22,7 @@ from dataset.toy_sign_video import signer_style
 from engine.checkpoint import load_checkpoint
 from engine.jobs import prediction
 from engine.jobs import training_run as training
+from tests.conftest import tiny_config
 
 
 def keypoint_config(tmp_path, **training_values) -> dict:
@@ -57,11 +59,19 @@ def write(path, config: dict):
     return path
 
 
-@pytest.mark.slow
-def test_keypoint_s2g_learns_the_toy_language_and_prediction_scores_it(tmp_path):
-    """200 toy sentences, 15 epochs (about 5 s): far from the blank output's 100% WER."""
+@pytest.fixture(scope="module")
+def keypoint_run(tmp_path_factory):
+    """A keypoint S2G on 200 toy sentences, 15 epochs (about 5 s)."""
+    tmp_path = tmp_path_factory.mktemp("keypoints")
     path = write(tmp_path / "s2g.yaml", keypoint_config(tmp_path))
     assert training.main(["--config", str(path)]) == 0
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_keypoint_s2g_learns_the_toy_language_and_prediction_scores_it(keypoint_run):
+    """Far from the blank output's 100% WER after 15 epochs of 200 sentences."""
+    tmp_path = keypoint_run
     assert (tmp_path / "data" / "train.keypoints.pkl").is_file()  # the toy signer's joints, written on first use
     report = json.loads((tmp_path / "run" / "predictions" / "report.json").read_text())
     assert report["test"]["metrics"]["wer"] < 85 and report["test"]["counts"]["samples"] == 30
@@ -70,6 +80,26 @@ def test_keypoint_s2g_learns_the_toy_language_and_prediction_scores_it(tmp_path)
         metadata["input"] == "keypoints" and metadata["selection"] == "paper-79" and metadata["encoder"] == "pose_mlp"
     )
     assert prediction.main(["--config", str(tmp_path / "run" / "config.yaml"), "--splits", "dev"]) == 0
+
+
+@pytest.mark.slow
+def test_its_pose_features_are_extracted_and_sign2text_trains_on_them_with_the_cascade(keypoint_run):
+    tmp_path = keypoint_run
+    assert extract_feature.main(["--config", str(tmp_path / "run" / "config.yaml")]) == 0
+    store = torch.load(tmp_path / "run" / "features" / "test.pt", weights_only=True)
+    assert len(store["features"]) == 30 and next(iter(store["features"].values())).shape[1] == 64  # pose_mlp width
+    data = {split: str(tmp_path / "data" / f"toy.{split}") for split in ("train", "dev", "test")}
+    g2t = tiny_config(data, tmp_path / "g2t", training={"max_steps": 4})
+    g2t["tokenizer"]["gloss_vocab"] = str(tmp_path / "run" / "gloss_vocab.txt")
+    assert training.main(["--config", str(write(tmp_path / "g2t.yaml", g2t))]) == 0
+    s2t = tiny_config(data, tmp_path / "s2t", training={"max_steps": 4})
+    s2t["task"] = "s2t"
+    del s2t["tokenizer"], s2t["model"]
+    s2t["s2t"] = {"s2g_run": str(tmp_path / "run"), "g2t_run": str(tmp_path / "g2t")}
+    s2t["s2t"]["features"] = str(tmp_path / "run" / "features")
+    assert training.main(["--config", str(write(tmp_path / "s2t.yaml", s2t))]) == 0
+    report = json.loads((tmp_path / "s2t" / "predictions" / "report.json").read_text())
+    assert {"test", "test-cascade"} <= set(report) and "wer" in report["test-cascade"]["metrics"]
 
 
 def test_a_keypoint_encoder_without_keypoints_or_a_path_without_its_split_is_refused(tmp_path, capsys):

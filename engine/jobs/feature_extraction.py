@@ -1,4 +1,5 @@
-"""Extract encoder (S3D) features of every sample with a trained S2G checkpoint's encoder, for S2T training.
+"""Extract encoder (S3D, the pose encoder) features of every sample with a trained S2G checkpoint's encoder,
+for S2T training.
 
 ``[torchrun --nproc_per_node N] extract_feature.py --config S2G.yaml [--ckpt PATH] [--splits ...]``
 
@@ -90,7 +91,7 @@ def extract_split(task: Task, encoder: torch.nn.Module, split: str, settings: Ex
     features: dict[str, torch.Tensor] = {}
     skipped: dict[str, str] = {}
     for batch in progress_bar(loader, desc=f"extract {split}", enabled=context.is_main):
-        skipped.update(batch["skipped"])
+        skipped.update(batch.get("skipped", {}))  # inputs held in memory skip nothing
         if batch["names"]:  # some input of the batch was readable
             features.update(encoder_features(task, encoder, batch, DTYPES[settings.dtype]))
         if len(features) + len(skipped) >= settings.save_every:

@@ -8,7 +8,7 @@ without keypoints is skipped and counted in training and an error elsewhere.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -19,6 +19,7 @@ from core.errors import ToolkitError
 from core.host_transfer import to_device
 from core.vocabulary import GlossVocabulary
 from dataset.annotations import PreparedSplit
+from dataset.batching import equal_length_batches
 from dataset.gloss_text import EncodedSplit
 from dataset.keypoint_formats import read_paper_pickle
 from dataset.keypoint_preprocessing import SELECTIONS
@@ -77,6 +78,12 @@ class KeypointInput(InMemoryInput):
 
     def network_input(self, batch: dict, training: bool) -> tuple[torch.Tensor, torch.Tensor]:
         return to_device(batch["keypoints"], self.device), batch["lengths"]
+
+    def equal_length_inputs(self, batch: dict) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
+        """The batch's inputs in groups of equal frame count, none padded: (rows, keypoints, lengths)."""
+        for rows in equal_length_batches(batch["lengths"].tolist()):
+            length = int(batch["lengths"][rows[0]])
+            yield rows, to_device(batch["keypoints"][rows, :length], self.device), batch["lengths"][rows]
 
     def check_training_inputs(self, names: list[str]) -> None:
         """The train split's keypoint file must be there."""
