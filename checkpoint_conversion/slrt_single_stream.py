@@ -119,8 +119,8 @@ def _read_checkpoint(path: Path) -> tuple[dict, dict]:
     two_stream = next((key for key in state if any(part in key for part in TWO_STREAM_KEYS)), None)
     if two_stream is not None:
         raise ForeignFileError(
-            f"{path}: a TwoStream checkpoint ({two_stream}), not the SingleStream format: its keypoint stream "
-            "has no place in this toolkit's network yet"
+            f"{path}: a TwoStream checkpoint ({two_stream}), not the SingleStream format: this toolkit has "
+            "no two-stream network yet to load it into"
         )
     counts = {"step": checkpoint.get("global_step"), "epoch": checkpoint.get("epoch")}
     training = {name: int(value) for name, value in counts.items() if value is not None}
