@@ -121,6 +121,23 @@ def test_a_keypoint_encoder_without_keypoints_or_a_path_without_its_split_is_ref
     assert "data.keypoints.path: train keypoints not found" in capsys.readouterr().err
 
 
+def test_the_toy_keypoints_are_written_again_when_stale_and_never_over_a_file_of_another(tmp_path, capsys):
+    config = keypoint_config(tmp_path, epochs=1)
+    config["data"]["synthetic"].update(num_train=20, num_dev=4, num_test=4)
+    path = write(tmp_path / "s2g.yaml", config)
+    assert training.main(["--config", str(path)]) == 0
+    keypoints = tmp_path / "data" / "train.keypoints.pkl"
+    first = keypoints.read_bytes()
+    config["data"]["synthetic"]["render_size"] = 32  # another toy signer's frame: its keypoints are stale
+    config["training"]["model_dir"] = str(tmp_path / "run2")
+    assert training.main(["--config", str(write(tmp_path / "s2g.yaml", config))]) == 0
+    assert keypoints.read_bytes() != first
+    (tmp_path / "data" / ".dev.keypoints.pkl.recipe").unlink()  # dev's file: no longer vouched for
+    config["training"]["model_dir"] = str(tmp_path / "run3")
+    assert training.main(["--config", str(write(tmp_path / "s2g.yaml", config))]) == 2
+    assert "dev.keypoints.pkl exists but was not written by the toy signer" in capsys.readouterr().err
+
+
 def examples(flip: bool) -> list:
     vocab = GlossVocabulary(["TODAY", "BALL", "EAT"], "en_XX")
     videos = {

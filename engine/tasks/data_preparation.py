@@ -60,23 +60,33 @@ def ensure_synthetic_videos(config: Config, source: VideoSource) -> None:
 
 
 def ensure_synthetic_keypoints(config: Config) -> None:
-    """The toy language's annotations and its signer's keypoints (``data.keypoints.path``), where missing.
+    """The toy language's annotations and its signer's keypoints (``data.keypoints.path``), where missing or stale.
 
-    A split's keypoint file is written only where none is, from the annotation file of that split.
+    A split's keypoint file is written from that split's annotation file, with a marker beside it
+    (``.<file>.recipe``: the seed, the frame size and the annotations' digest); a file the marker
+    does not vouch for is written again, and one without a marker (not the generator's) is an error.
     """
     synthetic, data = config.data.synthetic, config.data
     if synthetic is None:
         return
     ensure_synthetic_annotations(config)
     for split in SPLITS:
-        path = Path(data.keypoints.path.format(split=split))
-        if path.is_file():
+        path, annotations = Path(data.keypoints.path.format(split=split)), Path(data.split_path(split))
+        marker = path.with_name(f".{path.name}.recipe")
+        recipe = f"seed {synthetic.seed}, {synthetic.render_size} px\n" + _digest_line(annotations)
+        if path.is_file() and marker.is_file() and marker.read_text() == recipe:
             continue
-        records = read_annotations(data.split_path(split), data.format)
+        if path.is_file() and not marker.is_file():
+            raise ToolkitError(
+                f"data.keypoints.path: {path} exists but was not written by the toy signer (no {marker.name}): "
+                "toy data is never written over an existing file"
+            )
+        records = read_annotations(annotations, data.format)
         get_logger().info("writing the toy signer's keypoints of %d %s samples to %s", len(records), split, path)
         path.parent.mkdir(parents=True, exist_ok=True)
         rows = [{"name": r.name, "signer": r.signer, "gloss": r.gloss} for r in records]
         write_toy_keypoints(rows, synthetic.seed, synthetic.render_size, path)
+        marker.write_text(recipe)
 
 
 def _toy_video_marker(config: Config, split: str) -> Path:
