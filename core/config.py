@@ -166,6 +166,9 @@ class KeypointsConfig:
     path: str
     format: str = one_of("paper_pickle", ("paper_pickle",))
     selection: str = one_of("paper-79", ("paper-79", "mediapipe-79"))
+    # [height, width] of the frames whose pixels the keypoints are in, where the file does not say
+    # (the paper's PHOENIX-2014T keypoints: [260, 210]); the heatmap encoder needs it
+    frame_size: list[int] | None = None
     interpolate_missing: bool = True
     flip: float = fraction(0.0)  # the paper's code: never
     temporal_rescale: list[float] = field(default_factory=lambda: [0.8, 1.2])

@@ -1,5 +1,6 @@
-"""Keypoints to network input: joint selection, centring and scaling by the shoulders, missing joints,
-augmentation that keeps the signer plausible, and Gaussian heatmaps for a convolutional stream.
+"""Keypoints to network input: joint selection, centring (by the shoulders, or on the frame), missing
+joints, and augmentation that keeps the signer plausible (the Gaussian heatmaps of a convolutional
+stream are made on the device: :mod:`modelling.pose_s3d`).
 
 Everything works on ``T×N×4`` arrays (x, y, z, confidence; a joint not found has confidence 0) of
 a :class:`Selection` of joints, but the flip, which mirrors a whole layout (a selection need not
@@ -16,7 +17,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from dataset.keypoints import SKELETONS, KeypointError, Keypoints
 
@@ -128,29 +128,3 @@ def random_affine(
     moved = points.copy()
     moved[..., :2] = (points[..., :2] @ matrix.T) * (points[..., 3:] > 0)
     return moved.astype(points.dtype)
-
-
-def gaussian_heatmaps(
-    points: np.ndarray | torch.Tensor,
-    frame_size: tuple[int, int],
-    map_size: tuple[int, int] | None = None,
-    sigma: float = 8.0,
-    confidence_threshold: float | None = None,
-) -> torch.Tensor:
-    """``T×N×H×W`` heatmaps of pixel keypoints (``T×N×≥2``, x then y): ``exp(-d² / 2σ²)`` around each joint on
-    the frame's pixel grid, or on a ``map_size`` grid with the coordinates scaled to it (the paper's
-    ``gen_gaussian_hmap_op``; PHOENIX-2014T: the 260×210 frame, σ 8). ``confidence_threshold``: each map
-    weighted by its joint's confidence, zero at or below the threshold (the paper's ``confidence``)."""
-    points = torch.as_tensor(points, dtype=torch.float32)
-    frame_h, frame_w = frame_size
-    map_h, map_w = map_size or frame_size
-    y = points[..., 1] * (map_h / frame_h)
-    x = points[..., 0] * (map_w / frame_w)
-    rows = torch.arange(map_h, dtype=torch.float32)[:, None]
-    columns = torch.arange(map_w, dtype=torch.float32)[None, :]
-    distance = (rows - y[..., None, None]) ** 2 + (columns - x[..., None, None]) ** 2
-    maps = torch.exp(-distance / (2 * sigma**2))
-    if confidence_threshold is not None:
-        confidence = points[..., -1]
-        maps = maps * torch.where(confidence > confidence_threshold, confidence, 0.0)[..., None, None]
-    return maps

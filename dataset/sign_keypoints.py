@@ -53,13 +53,39 @@ class KeypointAugmentation:
     shear: float = 0.0
 
 
-def prepared(keypoints: Keypoints, selection: Selection, interpolate: bool, mirrored: bool = False) -> np.ndarray:
-    """``keypoints``' selected joints (the mirrored signer's if ``mirrored``), gaps filled if ``interpolate``,
-    centred on the shoulders."""
+COORDINATES = ("shoulders", "frame")
+
+
+def prepared(
+    keypoints: Keypoints,
+    selection: Selection,
+    interpolate: bool,
+    mirrored: bool = False,
+    coordinates: str = "shoulders",
+    frame_size: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """``keypoints``' selected joints (the mirrored signer's if ``mirrored``), gaps filled if ``interpolate``, in
+    ``coordinates``: ``shoulders`` (centred on them, their width 1) or ``frame`` (fractions of the frame, centred on
+    its middle; ``frame_size`` (height, width) where the keypoints do not say)."""
+    if coordinates == "frame":
+        keypoints = _frame_centred(keypoints, frame_size)
     points = flip(keypoints, selection) if mirrored else selection.select(keypoints)
     if interpolate:
         points = interpolate_missing(points)[0]
-    return centre_on_shoulders(points, selection.shoulders)
+    return centre_on_shoulders(points, selection.shoulders) if coordinates == "shoulders" else points
+
+
+def _frame_centred(keypoints: Keypoints, frame_size: tuple[int, int] | None) -> Keypoints:
+    """``keypoints`` as fractions of their frame minus one half (joints not found left at 0)."""
+    height, width = (keypoints.height, keypoints.width) if keypoints.width else (frame_size or (None, None))
+    if keypoints.units == "normalised":
+        height, width = 1, 1
+    if not (height and width):
+        raise KeypointError("the keypoints do not say their frame's size: set data.keypoints.frame_size")
+    points = keypoints.points.copy()
+    points[..., 0], points[..., 1] = points[..., 0] / width - 0.5, points[..., 1] / height - 0.5
+    points[..., :3] *= points[..., 3:] > 0
+    return Keypoints(points, keypoints.layout, "normalised", keypoints.width, keypoints.height, keypoints.fps)
 
 
 def encode_keypoint_samples(
@@ -71,6 +97,8 @@ def encode_keypoint_samples(
     with_mirror: bool,
     source: str,
     skip_missing: bool,
+    coordinates: str = "shoulders",
+    frame_size: tuple[int, int] | None = None,
 ) -> EncodedSplit:
     """Keypoint examples of ``samples``; a sample without keypoints is skipped and counted, or (``skip_missing``
     off) an error naming ``source`` (the keypoint file); so are keypoints that cannot be centred."""
@@ -82,8 +110,9 @@ def encode_keypoint_samples(
             counts["samples without keypoints"] += 1
             continue
         try:
-            points = prepared(videos[sample.name], selection, interpolate)
-            mirrored = prepared(videos[sample.name], selection, interpolate, mirrored=True) if with_mirror else None
+            where = {"coordinates": coordinates, "frame_size": frame_size}
+            points = prepared(videos[sample.name], selection, interpolate, **where)
+            mirrored = prepared(videos[sample.name], selection, interpolate, True, **where) if with_mirror else None
         except KeypointError as error:
             raise KeypointError(f"{source}: {sample.name}: {error}") from error
         encoded = vocab.encode(sample.gloss, framed=False)  # CTC targets

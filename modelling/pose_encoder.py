@@ -77,6 +77,7 @@ class PoseEncoderConfig:
     """``recognition.encoder`` of type ``pose_mlp``: the light pose encoder (see the module docstring)."""
 
     reads: ClassVar[str] = "keypoints"  # the input it takes (a task picks its input source by it)
+    coordinates: ClassVar[str] = "shoulders"  # centred on the shoulders' midpoint, the shoulder width 1
     type: str = "pose_mlp"
     parts: list[int] = field(default_factory=lambda: list(PAPER_PARTS), metadata={"architecture": True})
     part_width: int = positive(64, architecture=True)

@@ -15,6 +15,7 @@ from core.host_transfer import to_device
 from modelling.ctc_decoding import BLANK
 from modelling.encoders import ENCODERS
 from modelling.pose_encoder import PoseEncoderConfig  # noqa: F401  (registers the pose_mlp encoder)
+from modelling.pose_s3d import PoseS3DConfig  # noqa: F401  (registers the pose_s3d encoder)
 from modelling.s3d import S3DEncoderConfig
 from modelling.visual_head import HEAD_VARIANTS, VisualHead
 

@@ -108,14 +108,14 @@ class SepInceptionBlock3D(nn.Module):
         return torch.cat([self.branch0(x), self.branch1(x), self.branch2(x), self.branch3(x)], dim=1)
 
 
-def s3d_layers(count: int) -> list[nn.Module]:
-    """The first ``count`` modules of torchvision's ``S3D.features``."""
+def s3d_layers(count: int, in_channels: int = 3) -> list[nn.Module]:
+    """The first ``count`` modules of torchvision's ``S3D.features`` (its first convolution over ``in_channels``)."""
     layers: list[nn.Module] = []
     for index in range(count):
         if index in INCEPTION:
             layers.append(SepInceptionBlock3D(*INCEPTION[index]))
         elif index == 0:
-            layers.append(separable_conv(3, 64, 7, 2))
+            layers.append(separable_conv(in_channels, 64, 7, 2))
         elif index in (1, 4):
             layers.append(nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)))
         elif index == 2:
@@ -132,20 +132,23 @@ def s3d_layers(count: int) -> list[nn.Module]:
 class S3DBackbone(nn.Module):
     """S3D blocks 1..``use_block``; blocks 1..``freeze_block`` are frozen and kept in eval mode.
 
-    ``forward`` takes videos ``B×3×T×H×W`` with valid frame counts and returns spatially averaged
+    ``forward`` takes videos ``B×3×T×H×W`` (``in_channels`` maps: the paper's keypoint S3D takes 79 heatmaps)
+    with valid frame counts and returns spatially averaged
     features ``B×T'×C`` and their valid lengths (T' = ceil(T / time stride)). ``bn_momentum``
     defaults to torchvision's 0.001, right for fine-tuning Kinetics statistics; training from a
     random start needs a faster one (e.g. 0.1) for the running statistics to catch up.
     """
 
-    def __init__(self, use_block: int = 4, freeze_block: int = 0, bn_momentum: float = 1e-3) -> None:
+    def __init__(
+        self, use_block: int = 4, freeze_block: int = 0, bn_momentum: float = 1e-3, in_channels: int = 3
+    ) -> None:
         super().__init__()
         if use_block not in BLOCK_END or not 0 <= freeze_block <= use_block:
             raise BackboneError(
                 f"need 1 <= use_block <= 5 and 0 <= freeze_block <= use_block, got {use_block}, {freeze_block}"
             )
         self.use_block, self.freeze_block = use_block, freeze_block
-        self.features = nn.Sequential(*s3d_layers(BLOCK_END[use_block]))
+        self.features = nn.Sequential(*s3d_layers(BLOCK_END[use_block], in_channels))
         for module in self.features.modules():
             if isinstance(module, nn.BatchNorm3d):
                 module.momentum = bn_momentum

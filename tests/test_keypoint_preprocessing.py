@@ -13,11 +13,11 @@ from dataset.keypoint_preprocessing import (
     PAPER_79,
     centre_on_shoulders,
     flip,
-    gaussian_heatmaps,
     interpolate_missing,
     random_affine,
 )
 from dataset.keypoints import SKELETONS, KeypointError, Keypoints
+from modelling.pose_s3d import gaussian_heatmaps
 
 
 def test_the_papers_79_joints_in_its_order():

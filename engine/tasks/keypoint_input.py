@@ -35,10 +35,20 @@ from modelling.encoders import EncoderConfig
 
 
 class KeypointInput(InMemoryInput):
-    """Keypoints of ``data.keypoints``, on ``device``; training augments them (per ``seed`` and epoch)."""
+    """Keypoints of ``data.keypoints``, on ``device``, in the ``coordinates`` its encoder reads (centred on the
+    ``shoulders`` or on the ``frame``: of ``data.keypoints.frame_size``, else ``frame_size``, else the file's);
+    training augments them (per ``seed`` and epoch)."""
 
-    def __init__(self, config: KeypointsConfig, device: torch.device, seed: int) -> None:
-        self.config, self.device, self.seed = config, device, seed
+    def __init__(
+        self,
+        config: KeypointsConfig,
+        device: torch.device,
+        seed: int,
+        coordinates: str = "shoulders",
+        frame_size: tuple[int, int] | None = None,
+    ) -> None:
+        self.config, self.device, self.seed, self.coordinates = config, device, seed, coordinates
+        self.frame_size = tuple(config.frame_size) if config.frame_size else frame_size
         self.selection = SELECTIONS[config.selection]
         self.augmentation = KeypointAugmentation(
             config.flip, tuple(config.temporal_rescale), config.rotation, tuple(config.scale), config.shear
@@ -63,6 +73,8 @@ class KeypointInput(InMemoryInput):
             with_mirror,
             str(path),
             skip_missing=split == "train",
+            coordinates=self.coordinates,
+            frame_size=self.frame_size,
         )
 
     def dataset(self, examples: list[KeypointExample], training: bool) -> KeypointDataset:

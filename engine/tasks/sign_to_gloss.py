@@ -51,7 +51,10 @@ class SignToGlossTask(StageTask):
         super().__init__(config, context)
         self.inputs: VideoInput | KeypointInput
         if reads_keypoints(config):
-            self.inputs = KeypointInput(config.data.keypoints, context.device, config.training.seed)
+            coordinates = config.recognition.encoder.coordinates  # what the keypoint encoder reads
+            toy = config.data.synthetic
+            frame = (toy.render_size, toy.render_size) if toy else None  # the toy signer's frame
+            self.inputs = KeypointInput(config.data.keypoints, context.device, config.training.seed, coordinates, frame)
         else:
             preprocessing = VideoPreprocessing(config.data.video, config.training.seed)
             self.inputs = VideoInput(preprocessing, context.device, config.training.num_workers)
