@@ -11,6 +11,7 @@ import torch
 import yaml
 
 import extract_feature
+import translate
 from core.config import ConfigError, load_config
 from core.vocabulary import GlossVocabulary
 from dataset.annotations import Sample
@@ -83,7 +84,7 @@ def test_keypoint_s2g_learns_the_toy_language_and_prediction_scores_it(keypoint_
 
 
 @pytest.mark.slow
-def test_its_pose_features_are_extracted_and_sign2text_trains_on_them_with_the_cascade(keypoint_run):
+def test_its_pose_features_are_extracted_and_sign2text_trains_on_them_with_the_cascade(keypoint_run, capsys):
     tmp_path = keypoint_run
     assert extract_feature.main(["--config", str(tmp_path / "run" / "config.yaml")]) == 0
     store = torch.load(tmp_path / "run" / "features" / "test.pt", weights_only=True)
@@ -100,6 +101,8 @@ def test_its_pose_features_are_extracted_and_sign2text_trains_on_them_with_the_c
     assert training.main(["--config", str(write(tmp_path / "s2t.yaml", s2t))]) == 0
     report = json.loads((tmp_path / "s2t" / "predictions" / "report.json").read_text())
     assert {"test", "test-cascade"} <= set(report) and "wer" in report["test-cascade"]["metrics"]
+    assert translate.main(["--run", str(tmp_path / "s2t"), str(tmp_path / "video.mp4")]) == 2  # no extraction yet
+    assert "its S2G run reads keypoints, not video" in capsys.readouterr().err
 
 
 def test_a_keypoint_encoder_without_keypoints_or_a_path_without_its_split_is_refused(tmp_path, capsys):

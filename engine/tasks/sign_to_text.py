@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from core.config import Config, ConfigError, config_from_dict, in_range, input_path, one_of
+from core.errors import ToolkitError
 from core.host_transfer import to_device
 from core.run_directory import RunDirectory
 from core.vocabulary import GlossVocabulary
@@ -160,6 +161,11 @@ class SignToTextTask(TranslationTask):
         path = self.config.s2t.s2g_checkpoint
         s2g = load_task_checkpoint(path, SignToGlossTask.name, self.vocab.glosses)
         s2g_config = config_from_dict(s2g["config"], f"{path} (its config)")
+        if s2g_config.data.video is None:
+            raise ToolkitError(
+                f"{path}: its S2G run reads keypoints, not video: translating a video with it needs landmark "
+                "extraction from video, which this toolkit does not do yet"
+            )
         encoder = s2g_config.recognition.encoder.build(pretrained=False)
         load_encoder(encoder, s2g, path)
         return VideoPreprocessing(s2g_config.data.video), encoder
