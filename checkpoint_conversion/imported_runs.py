@@ -34,11 +34,11 @@ class ImportedRun:
 
     config: dict
     weights: dict[str, torch.Tensor]
-    imported_from: dict[str, Any]
     # the gloss vocabulary and text tokenizer into the run (those the config names are there already)
     write_vocabularies: Callable[[RunDirectory, Config], None]
     spare: tuple[str, ...] = ()  # converted names the network may lack (tied aliases)
     training_state: dict[str, Any] = field(default_factory=dict)  # step, epoch, best_score of the foreign run
+    imported_from: dict[str, Any] = field(default_factory=dict)  # the format and file, recorded in best.ckpt
 
 
 def set_architecture(raw: dict, key: str, value: Any, source: str) -> None:

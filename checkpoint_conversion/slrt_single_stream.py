@@ -145,7 +145,7 @@ def write_s3d_weights(source: Path, output: Path) -> Path:
         raise ForeignFileError(f"{source}: no S3D tensors (base.<i>.*): not the paper's S3D weights")
     weights = recognition_weights({f"visual_backbone.backbone.{k}": v for k, v in layers.items()}, str(source))
     weights = {name[len("encoder.") :]: tensor for name, tensor in weights.items()}
-    backbone = S3DBackbone(_use_block({f"encoder.{k}": v for k, v in weights.items()}, str(source)), 0)
+    backbone = S3DBackbone(_use_block(set(weights), str(source)), 0)
     try:
         backbone.load_state_dict(weights)  # every tensor of those blocks, at its shape
     except RuntimeError as error:
@@ -172,11 +172,10 @@ def _src_lang(raw: dict) -> str:
     return raw.get("data", {}).get("src_lang", "de_DE")
 
 
-def _use_block(encoder: dict[str, torch.Tensor], source: str) -> int:
-    """The number of S3D blocks whose tensors are exactly ``encoder``'s."""
-    names = set(encoder)
+def _use_block(names: set[str], source: str) -> int:
+    """The number of S3D blocks whose tensors are exactly those ``names`` (an S3D backbone's own)."""
     for use_block in range(1, 6):
-        if {f"encoder.{name}" for name in S3DBackbone(use_block, 0).state_dict()} == names:
+        if set(S3DBackbone(use_block, 0).state_dict()) == names:
             return use_block
     raise ForeignFileError(f"{source}: its S3D tensors are those of no number of S3D blocks (1-5)")
 
@@ -197,14 +196,15 @@ def _sign_to_gloss(args: Namespace, raw: dict, state: dict) -> ImportedRun:
         raise ForeignFileError(f"{source}: no S3D tensors ({RECOGNITION}visual_backbone.): not an S2G checkpoint")
     _head_architecture(raw, weights, source)
     set_architecture(raw, "recognition.encoder.type", "s3d", source)
-    set_architecture(raw, "recognition.encoder.use_block", _use_block(encoder, source), source)
+    use_block = _use_block({name[len("encoder.") :] for name in encoder}, source)
+    set_architecture(raw, "recognition.encoder.use_block", use_block, source)
     raw["recognition"]["encoder"]["weights"] = None  # all weights come from the checkpoint
     raw.setdefault("tokenizer", {})["gloss_vocab"] = None  # the run's own
 
     def vocabularies(run: RunDirectory, config: Config) -> None:
         glosses.vocab.save(run.gloss_vocab)
 
-    return ImportedRun(raw, weights, {}, vocabularies)
+    return ImportedRun(raw, weights, vocabularies)
 
 
 def _mbart_files(args: Namespace, raw: dict) -> tuple[dict, dict, ConvertedGlosses]:
@@ -253,12 +253,11 @@ def _gloss_to_text(args: Namespace, raw: dict, state: dict) -> ImportedRun:
 
     def vocabularies(run: RunDirectory, config: Config) -> None:
         glosses.vocab.save(run.gloss_vocab)
-        write_text_tokenizer(args.mbart, map_ids, run.text_tokenizer, src_lang, tgt_lang)
-        rows = text_rows(args.mbart, map_ids, run.text_tokenizer, src_lang, tgt_lang)
+        rows = write_text_tokenizer(args.mbart, map_ids, run.text_tokenizer, src_lang, tgt_lang)
         weights.update(translator_weights(state, rows, source))
         weights["gloss_embedding.weight"] = gloss_embedding_rows(state, glosses.rows, glosses.paper_size, source)
 
-    return ImportedRun(raw, weights, {}, vocabularies, _aliases())
+    return ImportedRun(raw, weights, vocabularies, _aliases())
 
 
 def _aliases() -> tuple[str, ...]:
@@ -301,4 +300,4 @@ def _sign_to_text(args: Namespace, raw: dict, state: dict) -> ImportedRun:
         rows = text_rows(args.mbart, map_ids, Path(tokenizer), data.src_lang, data.tgt_lang)
         weights.update(translator_weights(state, rows, source))
 
-    return ImportedRun(raw, weights, {}, vocabularies, _aliases())
+    return ImportedRun(raw, weights, vocabularies, _aliases())

@@ -104,8 +104,8 @@ def _full_tokenizer(mbart_dir: Path, map_ids: dict, src_lang: str, tgt_lang: str
     return full
 
 
-def write_text_tokenizer(mbart_dir: Path, map_ids: dict, output: Path, src_lang: str, tgt_lang: str) -> None:
-    """Write our tokenizer of the paper's pruned vocabulary ``map_ids`` into ``output``.
+def write_text_tokenizer(mbart_dir: Path, map_ids: dict, output: Path, src_lang: str, tgt_lang: str) -> list[int]:
+    """Write our tokenizer of the paper's pruned vocabulary ``map_ids`` into ``output``; its :func:`text_rows`.
 
     ``mbart_dir``: the paper's pruned mBART folder (it holds the full sentencepiece model, which its
     code prunes through ``map_ids``).
@@ -115,7 +115,9 @@ def write_text_tokenizer(mbart_dir: Path, map_ids: dict, output: Path, src_lang:
     full = _full_tokenizer(mbart_dir, map_ids, src_lang, tgt_lang, source)
     output.mkdir(parents=True, exist_ok=True)
     write_pruned_spm(mbart_dir / SPM_FILE, output / SPM_FILE, set(full.convert_ids_to_tokens(list(map_ids))))
-    load_text_tokenizer(output, src_lang, tgt_lang).save_pretrained(str(output))
+    ours = load_text_tokenizer(output, src_lang, tgt_lang)
+    ours.save_pretrained(str(output))
+    return _rows(full, ours, map_ids, source)
 
 
 def text_rows(mbart_dir: Path, map_ids: dict, ours_dir: Path, src_lang: str, tgt_lang: str) -> list[int]:
@@ -123,7 +125,11 @@ def text_rows(mbart_dir: Path, map_ids: dict, ours_dir: Path, src_lang: str, tgt
     source = f"{mbart_dir}: its id map"
     _check_map_ids(map_ids, source)
     full = _full_tokenizer(mbart_dir, map_ids, src_lang, tgt_lang, source)
-    ours = load_text_tokenizer(ours_dir, src_lang, tgt_lang)
+    return _rows(full, load_text_tokenizer(ours_dir, src_lang, tgt_lang), map_ids, source)
+
+
+def _rows(full, ours, map_ids: dict, source: str) -> list[int]:
+    """For each id of tokenizer ``ours``, the pruned id ``map_ids`` gives its token's id in ``full``."""
     full_ids = full.convert_tokens_to_ids(ours.convert_ids_to_tokens(list(range(len(ours)))))
     rows = [map_ids.get(i) for i in full_ids]
     if len(ours) != len(map_ids) or None in rows:

@@ -188,9 +188,3 @@ def load_exactly(model: nn.Module, weights: dict[str, torch.Tensor], source: str
     if unused:
         raise PaperWeightsError(f"{source}: {unused[0]}: the file has it, this network does not ({len(unused)} such)")
     model.load_state_dict({name: weights[name] for name in ours})
-
-
-def load_recognition_weights(model: nn.Module, paper_state: dict[str, torch.Tensor], source: str) -> None:
-    """Load the paper's recognition network (its checkpoint's ``model_state``) into ``model`` (a ``SignToGloss``),
-    its classes in the file's order (see :func:`load_exactly`)."""
-    load_exactly(model, recognition_weights(paper_state, source, RECOGNITION), source)

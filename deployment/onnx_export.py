@@ -67,7 +67,7 @@ def _graph_specs(network: SignToText, encoder: nn.Module, size: int) -> list[Gra
     batch, frames, steps = Dim("batch", min=1, max=256), Dim("frames", min=8, max=8192), Dim("steps", max=4096)
     free_axes = {axis: {"batch": batch, "frames": frames}[name] for axis, name in encoder.export_axes.items()}
     mapper = network.mapper
-    hidden = mapper.layers[0].in_features if mapper.reads == "gloss_features" else mapper.embeddings.in_features
+    hidden = mapper.in_features  # what the encoder graph takes: gloss features or probabilities
     config = mbart.config
     head_dim = config.d_model // config.decoder_attention_heads
     generator = torch.Generator().manual_seed(0)

@@ -37,6 +37,10 @@ class VLMapper(nn.Module):
         super().__init__()
         self.layers = nn.Sequential(nn.Linear(in_dim, d_model), nn.ReLU(), nn.Linear(d_model, d_model))
 
+    @property
+    def in_features(self) -> int:
+        return self.layers[0].in_features
+
     def forward(self, gloss_features: torch.Tensor) -> torch.Tensor:
         return self.layers(gloss_features)
 
@@ -49,6 +53,10 @@ class GlossProbabilityMapper(nn.Module):
     def __init__(self, num_glosses: int, d_model: int) -> None:
         super().__init__()
         self.embeddings = nn.Linear(num_glosses, d_model, bias=False)
+
+    @property
+    def in_features(self) -> int:
+        return self.embeddings.in_features
 
     def forward(self, probabilities: torch.Tensor) -> torch.Tensor:
         return self.embeddings(probabilities)

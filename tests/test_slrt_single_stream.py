@@ -24,7 +24,7 @@ import translate
 from benchmarks import paper_agreement
 from checkpoint_conversion.foreign_files import read_plain_pickle
 from checkpoint_conversion.slrt_vocabularies import recognition_glosses
-from checkpoint_conversion.slrt_weights import PaperWeightsError, load_recognition_weights, recognition_weights
+from checkpoint_conversion.slrt_weights import RECOGNITION, PaperWeightsError, load_exactly, recognition_weights
 from engine.jobs import prediction
 from engine.jobs import training_run as training
 from modelling.recognition import SignToGloss
@@ -49,6 +49,11 @@ def test_each_imported_run_gives_the_paper_codes_outputs(agreement, stage):
 
 def test_the_s2t_imports_take_the_mapper_their_weights_have(agreement):
     assert (agreement["s2t"]["mapper"], agreement["s2t_embedding"]["mapper"]) == ("mlp", "gloss_probabilities")
+
+
+def load_recognition(model: SignToGloss, state: dict, source: str) -> None:
+    """The paper's recognition network of ``state`` into ``model``, its classes in the file's order."""
+    load_exactly(model, recognition_weights(state, source, RECOGNITION), source)
 
 
 def network(variant: str = "paper", classes: int = 46, use_block: int = 1) -> SignToGloss:
@@ -76,23 +81,23 @@ def test_a_network_of_other_sizes_or_a_missing_tensor_is_named_and_left_as_it_wa
     model = network(classes=9)
     before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
     with pytest.raises(PaperWeightsError, match=r"head.classifier.weight: \(46, 16\) in the file, \(9, 16\) in this"):
-        load_recognition_weights(model, s2g_state, "released.ckpt")
+        load_recognition(model, s2g_state, "released.ckpt")
     assert all(torch.equal(before[name], tensor) for name, tensor in model.state_dict().items())
     with pytest.raises(PaperWeightsError, match=r"released.ckpt: no tensor for this network's encoder.features.2"):
-        load_recognition_weights(network(use_block=2), s2g_state, "released.ckpt")
+        load_recognition(network(use_block=2), s2g_state, "released.ckpt")
     state = {k: v for k, v in s2g_state.items() if "feedforward.layer_norm" not in k}
     with pytest.raises(PaperWeightsError, match="no tensor for this network's head.ff_norm.weight"):
-        load_recognition_weights(network(), state, "released.ckpt")
+        load_recognition(network(), state, "released.ckpt")
 
 
 def test_an_unknown_head_tensor_or_another_positional_table_is_named(s2g_state):
     extra = {**s2g_state, "recognition_network.visual_head.ssl_projection.0.weight": torch.ones(1)}
     with pytest.raises(PaperWeightsError, match="visual_head.ssl_projection.0.weight: not a tensor of the paper's"):
-        load_recognition_weights(network(), extra, "released.ckpt")
+        load_recognition(network(), extra, "released.ckpt")
     table = s2g_state["recognition_network.visual_head.pe.pe"]
     shifted = {**s2g_state, "recognition_network.visual_head.pe.pe": table + 0.1}
     with pytest.raises(PaperWeightsError, match="pe.pe differs from sinusoidal positions"):
-        load_recognition_weights(network(), shifted, "released.ckpt")
+        load_recognition(network(), shifted, "released.ckpt")
 
 
 # ----- import_checkpoint.py: its errors, and what it writes -------------------------------------------------------
