@@ -57,7 +57,7 @@ def measure(path: Path, args: argparse.Namespace) -> dict:
     torch.set_grad_enabled(False)
     model = S3DBackbone(use_block=4).eval()
     started = time.perf_counter()
-    frames, _ = read_sampled_frames(
+    frames, _, _ = read_sampled_frames(
         lambda select: read_video_file(path, select, args.decode_size or None), args.max_frames, min_frames=8
     )
     decoded = time.perf_counter()

@@ -48,11 +48,14 @@ class VideoExample:
 
 @dataclass(frozen=True)
 class LoadedVideo:
-    """The sampled frames (T×H×W×3 uint8) of an example, and whether it was too short (padded)."""
+    """The sampled frames (T×H×W×3 uint8) of an example, whether it was too short (padded), and which of the
+    video's ``available`` frames they are."""
 
     example: VideoExample
     frames: torch.Tensor
     padded: bool
+    indices: list[int] = field(default_factory=list)
+    available: int = 0
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,7 @@ class SignVideoDataset(Dataset):
         example = self.examples[index]
         rng = None if self.rescale is None else random.Random(f"{self.seed}:{self.epoch}:{index}")
         try:
-            frames, available = read_sampled_frames(
+            frames, available, indices = read_sampled_frames(
                 lambda select: self.source.read(example.location, select),
                 self.max_frames,
                 self.min_frames,
@@ -146,7 +149,7 @@ class SignVideoDataset(Dataset):
             )
         except VideoError as error:
             return SkippedVideo(example.name, str(error))
-        return LoadedVideo(example, frames, padded=available < self.min_frames)
+        return LoadedVideo(example, frames, available < self.min_frames, indices, available)
 
 
 def pad_videos(videos: list[torch.Tensor]) -> torch.Tensor:

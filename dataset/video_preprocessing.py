@@ -13,7 +13,7 @@ import torch
 from core.config import VideoConfig
 from dataset.sign_video import SignVideoDataset, VideoExample, collate_videos
 from dataset.video_reader import VideoSource, read_video_file
-from dataset.video_transforms import prepare_videos, read_sampled_frames
+from dataset.video_transforms import crop_boxes, prepare_videos, read_sampled_frames
 
 
 class VideoPreprocessing:
@@ -36,31 +36,33 @@ class VideoPreprocessing:
     def read_file(self, path: str) -> tuple[torch.Tensor, int]:
         """A video file's frames (T×H×W×3 uint8) sampled as in evaluation, and the file's own frame count."""
         video = self.config
-        return read_sampled_frames(
+        frames, available, _ = read_sampled_frames(
             lambda select: read_video_file(path, select, video.decode_size, video.decode_resampling),
             video.max_frames,
             video.min_frames,
             selection=video.frame_selection,
         )
+        return frames, available
 
-    def network_input(self, frames: torch.Tensor, device: torch.device, training: bool) -> torch.Tensor:
-        """Padded uint8 frames -> augmented (``training``) or centre-cropped, normalised videos on ``device``."""
-        frames, video = frames.to(device, non_blocking=True), self.config
+    def crop_boxes(self, frames: torch.Tensor, training: bool) -> torch.Tensor:
+        """The crop of each clip of padded frames ``B×T×H×W×3`` (random in training, else the centre)."""
+        video = self.config
         if training:
-            area, ratio = tuple(video.crop_area), tuple(video.crop_ratio)
-            jitter, normalisation = video.colour_jitter, video.normalisation
-            videos = prepare_videos(
-                frames, video.img_size, True, None, area, ratio, jitter, normalisation=normalisation
-            )
-        else:
-            videos = prepare_videos(
-                frames,
-                video.img_size,
-                False,
-                centre_crop=video.centre_crop,
-                normalisation=video.normalisation,
-                crop_pixels=video.centre_crop_pixels,
-            )
+            return crop_boxes(frames.shape, True, None, tuple(video.crop_area), tuple(video.crop_ratio))
+        return crop_boxes(frames.shape, False, centre_crop=video.centre_crop, crop_pixels=video.centre_crop_pixels)
+
+    def network_input(
+        self, frames: torch.Tensor, device: torch.device, training: bool, boxes: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Padded uint8 frames -> augmented (``training``) or centre-cropped, normalised videos on ``device``;
+        ``boxes``: the crops, when :meth:`crop_boxes` chose them for another stream too."""
+        frames, video = frames.to(device, non_blocking=True), self.config
+        if boxes is None:
+            boxes = self.crop_boxes(frames, training)
+        jitter = video.colour_jitter if training else 0.0
+        videos = prepare_videos(
+            frames, video.img_size, training, jitter=jitter, normalisation=video.normalisation, boxes=boxes
+        )
         if torch.device(device).type == "cuda":  # channels-last, as S3D's weights are on a GPU (engine.device)
             videos = videos.contiguous(memory_format=torch.channels_last_3d)
         return videos

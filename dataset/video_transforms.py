@@ -78,16 +78,19 @@ def read_sampled_frames(
     rng: random.Random | None = None,
     rescale: tuple[float, float] = (1.0, 1.0),
     selection: str = "even",
-) -> tuple[torch.Tensor, int]:
-    """``read(select)`` with the frames :func:`sample_frame_indices` picks, and the video's own frame count."""
+) -> tuple[torch.Tensor, int, list[int]]:
+    """``read(select)`` with the frames :func:`sample_frame_indices` picks, the video's own frame count and
+    the picked indices (a second stream of the same video, its keypoints, takes the same frames)."""
     available: list[int] = []
+    chosen: list[list[int]] = []
 
     def select(num_frames: int) -> list[int]:
         available.append(num_frames)
-        return sample_frame_indices(num_frames, max_frames, rng, rescale, min_frames, selection=selection)
+        chosen.append(sample_frame_indices(num_frames, max_frames, rng, rescale, min_frames, selection=selection))
+        return chosen[0]
 
     frames = read(select)
-    return frames, available[0]
+    return frames, available[0], chosen[0]
 
 
 def _crop_grid(boxes: torch.Tensor, frames: int, size: int) -> torch.Tensor:
@@ -111,6 +114,25 @@ def random_crop_boxes(
     cx = (torch.rand(batch, generator=generator) * 2 - 1) * (1 - width / 2)
     cy = (torch.rand(batch, generator=generator) * 2 - 1) * (1 - height / 2)
     return torch.stack([cx, cy, width, height], dim=1)
+
+
+def crop_boxes(
+    shape: tuple[int, ...],
+    training: bool,
+    generator: torch.Generator | None = None,
+    area: tuple[float, float] = (0.7, 1.0),
+    ratio: tuple[float, float] = (0.75, 1.3),
+    centre_crop: float = 1.0,
+    crop_pixels: int | None = None,
+) -> torch.Tensor:
+    """The crop of each video of a ``B×T×H×W×3`` batch (B×4: centre x, centre y, width, height in [-1, 1] units):
+    random in training (see :func:`random_crop_boxes`), else the centre (``centre_crop`` of each side, or
+    ``crop_pixels`` pixels)."""
+    batch, height, width = shape[0], shape[2], shape[3]
+    if training:
+        return random_crop_boxes(batch, area, ratio, generator)
+    sides = (2 * crop_pixels / width, 2 * crop_pixels / height) if crop_pixels else (2 * centre_crop,) * 2
+    return torch.tensor([[0.0, 0.0, *sides]]).expand(batch, 4)
 
 
 def colour_jitter(videos: torch.Tensor, strength: float, generator: torch.Generator) -> torch.Tensor:
@@ -138,6 +160,7 @@ def prepare_videos(
     centre_crop: float = 1.0,
     normalisation: str = "kinetics",
     crop_pixels: int | None = None,
+    boxes: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Padded ``B×T×H×W×3`` uint8 frames -> normalised ``B×3×T×size×size`` float videos.
 
@@ -147,17 +170,16 @@ def prepare_videos(
 
     ``normalisation``: ``kinetics``, torchvision's S3D (RGB, Kinetics mean and std), for its
     weights; ``paper``, the paper's code (BGR, ``(x - 0.5) / 0.5``), for its weights.
+
+    ``boxes``: the crops :func:`crop_boxes` chose, where another stream must be cropped alike.
     """
     if normalisation not in NORMALISATIONS:
         raise ValueError(f"normalisation {normalisation!r} is not one of {list(NORMALISATIONS)}")
     videos = frames.permute(0, 4, 1, 2, 3).float() / 255.0
-    batch, frames_count = videos.shape[0], videos.shape[2]
-    if training:
-        boxes = to_device(random_crop_boxes(batch, area, ratio, generator), videos.device)
-    else:  # centre_crop: the fraction of each side kept; crop_pixels: that many pixels of each side
-        height, width = videos.shape[-2:]
-        sides = (2 * crop_pixels / width, 2 * crop_pixels / height) if crop_pixels else (2 * centre_crop,) * 2
-        boxes = to_device(torch.tensor([[0.0, 0.0, *sides]]), videos.device).expand(batch, 4)
+    frames_count = videos.shape[2]
+    if boxes is None:
+        boxes = crop_boxes(frames.shape, training, generator, area, ratio, centre_crop, crop_pixels)
+    boxes = to_device(boxes, videos.device)
     videos = F.grid_sample(videos, _crop_grid(boxes, frames_count, size), mode="bilinear", align_corners=False)
     if training and jitter > 0:
         videos = colour_jitter(videos, jitter, generator)

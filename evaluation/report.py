@@ -38,8 +38,12 @@ def write_report(results: list[EvaluationResult], path: str | Path, extra: dict 
 def format_table(results: list[EvaluationResult]) -> str:
     """Metrics as an aligned text table, one row per split, then the counts and the convention."""
     names = list(results[0].metrics)
-    lines = ["split".ljust(8) + "".join(n.rjust(10) for n in names)]
-    lines += [r.split.ljust(8) + "".join(f"{r.metrics[n]:10.2f}" for n in names) for r in results]
+    widths = [max(10, len(n) + 2) for n in names]
+    lines = ["split".ljust(8) + "".join(n.rjust(w) for n, w in zip(names, widths, strict=True))]
+    lines += [
+        r.split.ljust(8) + "".join(f"{r.metrics[n]:{w}.2f}" for n, w in zip(names, widths, strict=True))
+        for r in results
+    ]
     for r in results:
         counts = ", ".join(f"{k}: {v}" for k, v in r.counts.items())
         lines.append(f"{r.split}: {counts}")

@@ -17,6 +17,7 @@ from core.vocabulary import GlossVocabulary
 from modelling.recognition import RecognitionConfig, SignToGloss
 from modelling.sign_to_text import Cascade, SignToText
 from modelling.translation import GlossToText, TextTranslator, build_mbart
+from modelling.two_stream import TwoStreamBackbone, TwoStreamSignToGloss
 from modelling.visual_head import VisualHead
 
 
@@ -25,9 +26,27 @@ def build_visual_head(cfg: RecognitionConfig, input_width: int, num_glosses: int
     return VisualHead(input_width, num_glosses, cfg.hidden_dim, cfg.ff_dim, cfg.dropout, cfg.head_variant)
 
 
-def build_recognition(cfg: RecognitionConfig, encoder: nn.Module, num_glosses: int) -> SignToGloss:
-    """The Sign2Gloss network: ``encoder``, then the visual head sized by the config over its output width."""
+def build_recognition(
+    cfg: RecognitionConfig, encoder: nn.Module, num_glosses: int
+) -> SignToGloss | TwoStreamSignToGloss:
+    """The Sign2Gloss network: ``encoder``, then the visual head sized by the config over its output width
+    (the two-stream network: its heads, see :func:`build_two_stream`)."""
+    if isinstance(encoder, TwoStreamBackbone):
+        return build_two_stream(cfg, encoder, num_glosses)
     return SignToGloss(encoder, build_visual_head(cfg, encoder.output_width, num_glosses))
+
+
+def build_two_stream(cfg: RecognitionConfig, encoder: TwoStreamBackbone, num_glosses: int) -> TwoStreamSignToGloss:
+    """The two-stream network: a head per stream and a fusion head over the top levels, two auxiliary heads per
+    stream over the lower ones."""
+    top = encoder.level_widths[-1]
+    heads = {name: build_visual_head(cfg, width, num_glosses) for name, width in [("video", top), ("keypoints", top)]}
+    heads["fusion"] = build_visual_head(cfg, 2 * top, num_glosses)
+    aux = {
+        stream: [build_visual_head(cfg, width, num_glosses) for width in encoder.level_widths[:-1]]
+        for stream in ("video", "keypoints")
+    }
+    return TwoStreamSignToGloss(encoder, heads, aux, cfg.encoder.loss_weights())
 
 
 def build_translator(config: Config, tokenizer) -> TextTranslator:

@@ -5,7 +5,9 @@ TwoStream-SLT's pose stream reads the 79 selected joints as 79 heatmap channels 
 (``exp(-d² / 2σ²)`` on a pixel grid, optionally weighted by confidence). :class:`PoseS3D` takes the
 keypoints as the keypoint input gives this encoder (``coordinates: frame``: x and y as fractions of
 the frame, centred on its middle, in [-0.5, 0.5]), draws each joint's map on a ``map_size`` square
-(a joint not found, confidence 0, draws nothing), and runs S3D blocks 1..``use_block`` over them.
+(weighted by its confidence: a joint not found, confidence 0, draws nothing; or, as the paper's
+code, at full strength), scales the maps to [-1, 1] as the paper's code does, and runs S3D blocks
+1..``use_block`` over them.
 """
 
 from __future__ import annotations
@@ -40,10 +42,12 @@ def gaussian_heatmaps(
     map_h, map_w = map_size or frame_size
     y = points[..., 1] * (map_h / frame_h)
     x = points[..., 0] * (map_w / frame_w)
-    rows = torch.arange(map_h, dtype=torch.float32)[:, None]
-    columns = torch.arange(map_w, dtype=torch.float32)[None, :]
-    distance = (rows - y[..., None, None]) ** 2 + (columns - x[..., None, None]) ** 2
-    maps = torch.exp(-distance / (2 * sigma**2))
+    rows = torch.arange(map_h, dtype=torch.float32, device=points.device)
+    columns = torch.arange(map_w, dtype=torch.float32, device=points.device)
+    # exp(-(dy² + dx²) / 2σ²) as the product of a row and a column factor: one exp per row and column
+    along_y = torch.exp(-((rows - y[..., None]) ** 2) / (2 * sigma**2))
+    along_x = torch.exp(-((columns - x[..., None]) ** 2) / (2 * sigma**2))
+    maps = along_y[..., :, None] * along_x[..., None, :]
     if confidence_threshold is not None:
         confidence = points[..., -1]
         maps = maps * torch.where(confidence > confidence_threshold, confidence, 0.0)[..., None, None]
@@ -56,19 +60,29 @@ class PoseS3D(nn.Module):
     export_axes: ClassVar[dict[int, str]] = {0: "batch", 1: "frames"}
 
     def __init__(
-        self, joints: int, use_block: int, freeze_block: int, bn_momentum: float, map_size: int, sigma: float
+        self,
+        joints: int,
+        use_block: int,
+        freeze_block: int,
+        bn_momentum: float,
+        map_size: int,
+        sigma: float,
+        weight_by_confidence: bool = True,
     ) -> None:
         super().__init__()
-        self.map_size, self.sigma = map_size, sigma
+        self.map_size, self.sigma, self.weight_by_confidence = map_size, sigma, weight_by_confidence
         self.backbone = S3DBackbone(use_block, freeze_block, bn_momentum, in_channels=joints)
         self.output_width, self.temporal_stride = self.backbone.output_width, self.backbone.temporal_stride
 
     def heatmaps(self, keypoints: torch.Tensor) -> torch.Tensor:
-        """``B×N×T×S×S`` maps of the joints (x, y in [-0.5, 0.5] of the frame), confidence-weighted."""
+        """``B×N×T×S×S`` maps of the joints (x, y in [-0.5, 0.5] of the frame), confidence-weighted (unless not
+        ``weight_by_confidence``: the paper's code draws every joint at full strength), then scaled from [0, 1]
+        to [-1, 1] as the paper's code normalises its maps (``(m - 0.5) / 0.5``)."""
         pixels = keypoints.clone()
         pixels[..., :2] = (keypoints[..., :2] + 0.5) * self.map_size  # as the paper scales pixels to its map
-        maps = gaussian_heatmaps(pixels, (self.map_size,) * 2, sigma=self.sigma, confidence_threshold=0.0)
-        return maps.permute(0, 2, 1, 3, 4)
+        threshold = 0.0 if self.weight_by_confidence else None
+        maps = gaussian_heatmaps(pixels, (self.map_size,) * 2, sigma=self.sigma, confidence_threshold=threshold)
+        return (maps.permute(0, 2, 1, 3, 4) - 0.5) / 0.5
 
     def forward(self, keypoints: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.backbone(self.heatmaps(keypoints), lengths)
@@ -102,13 +116,24 @@ class PoseS3DConfig:
     bn_momentum: float = fraction(0.1)
     map_size: int = in_range(112, low=8)
     sigma: float = in_range(3.4, above=0)
+    # false: every joint drawn at full strength whatever its confidence (the paper's code); true: each map
+    # weighted by its joint's confidence, a joint not found (confidence 0) drawing nothing
+    weight_by_confidence: bool = True
 
     def __post_init__(self) -> None:
         if self.freeze_block > self.use_block:
             raise ValueError(f"freeze_block ({self.freeze_block}) is above use_block ({self.use_block})")
 
     def build(self, pretrained: bool) -> PoseS3D:
-        return PoseS3D(self.joints, self.use_block, self.freeze_block, self.bn_momentum, self.map_size, self.sigma)
+        return PoseS3D(
+            self.joints,
+            self.use_block,
+            self.freeze_block,
+            self.bn_momentum,
+            self.map_size,
+            self.sigma,
+            self.weight_by_confidence,
+        )
 
     def output_width(self) -> int:
         return BLOCK_CHANNELS[self.use_block]

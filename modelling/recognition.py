@@ -63,6 +63,10 @@ class RecognitionOutput:
     log_probs: torch.Tensor
     lengths: torch.Tensor
 
+    def training_loss(self, targets: list[list[int]]) -> tuple[CTCResult, dict[str, torch.Tensor]]:
+        """The CTC loss of ``targets`` (gloss ids per sample), and the loss's parts for the log (none here)."""
+        return ctc_loss(self.log_probs, self.lengths, targets), {}
+
 
 LEGACY_ENCODER_KEYS = {
     "s3d_weights": "weights",

@@ -26,8 +26,10 @@ def test_s3d_takes_as_many_input_channels_as_joints():
 def test_the_maps_are_drawn_where_the_joints_are_and_not_for_joints_not_found():
     encoder = PoseS3D(2, 1, 0, 0.1, map_size=16, sigma=1.0)
     keypoints = torch.tensor([[[[0.0, 0.0, 0.0, 1.0], [0.25, -0.25, 0.0, 0.0]]]])  # the middle; one not found
-    maps = encoder.heatmaps(keypoints)  # B×N×T×S×S
-    assert maps.shape == (1, 2, 1, 16, 16) and maps[0, 0, 0, 8, 8] == 1.0 and not maps[0, 1].any()
+    maps = encoder.heatmaps(keypoints)  # B×N×T×S×S, in [-1, 1] as the paper's code normalises them
+    assert maps.shape == (1, 2, 1, 16, 16) and maps[0, 0, 0, 8, 8] == 1.0 and (maps[0, 1] == -1).all()
+    drawn = PoseS3D(2, 1, 0, 0.1, map_size=16, sigma=1.0, weight_by_confidence=False).heatmaps(keypoints)
+    assert drawn[0, 1, 0, 4, 12] == 1.0  # the paper's code: every joint drawn (x 0.25 -> column 12, y -0.25 -> row 4)
     features, lengths = encoder(torch.rand(2, 12, 2, 4) - 0.5, torch.tensor([12, 8]))
     assert features.shape == (2, 6, 64) and lengths.tolist() == [6, 4]  # block 1: time stride 2
 

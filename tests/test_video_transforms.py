@@ -118,7 +118,7 @@ def test_random_crops_stay_inside_the_frame():
 
 def test_read_sampled_frames_gives_the_sampled_frames_and_the_videos_own_count():
     video = torch.arange(30).view(30, 1, 1, 1)
-    frames, available = read_sampled_frames(lambda select: video[select(len(video))], max_frames=16, min_frames=8)
+    frames, available, _ = read_sampled_frames(lambda select: video[select(len(video))], max_frames=16, min_frames=8)
     assert available == 30 and len(frames) == 16 and frames[0].item() == 0 and frames[-1].item() == 29
-    short, available = read_sampled_frames(lambda select: video[:3][select(3)], max_frames=16, min_frames=8)
+    short, available, _ = read_sampled_frames(lambda select: video[:3][select(3)], max_frames=16, min_frames=8)
     assert available == 3 and len(short) == 8  # repeated up to min_frames: the caller flags it as padded

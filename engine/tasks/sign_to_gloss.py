@@ -3,10 +3,13 @@ CTC beam search and WER."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
 
 from core.config import Config, ConfigError
+from core.errors import ToolkitError
 from core.vocabulary import GlossVocabulary
 from dataset.annotations import PreparedSplit
 from dataset.gloss_text import EncodedSplit
@@ -28,16 +31,32 @@ from engine.tasks.decoders import GlossDecoder
 from engine.tasks.input_sources import VideoInput
 from engine.tasks.keypoint_input import KeypointInput
 from engine.tasks.registry import register_task
+from engine.tasks.two_stream_input import TwoStreamInput, check_two_stream_config
 from evaluation.report import EvaluationResult
 from evaluation.scoring import score_recognition
 from modelling.builders import build_recognition
-from modelling.recognition import RecognitionConfig, SignToGloss, ctc_loss
+from modelling.recognition import RecognitionConfig, SignToGloss
 from modelling.tokenizers import TokenizerConfig
+from modelling.two_stream import TwoStreamConfig, TwoStreamSignToGloss
+
+
+def encoder_reads(config: Config) -> str:
+    """What the configured encoder reads (its config's ``reads``: ``video`` when it says nothing, ``keypoints``,
+    ``video+keypoints``)."""
+    return getattr(config.recognition.encoder, "reads", "video")
 
 
 def reads_keypoints(config: Config) -> bool:
-    """Whether the configured encoder reads keypoints (its config's ``reads``; video when it says nothing)."""
-    return getattr(config.recognition.encoder, "reads", "video") == "keypoints"
+    """Whether the configured encoder reads keypoints alone."""
+    return encoder_reads(config) == "keypoints"
+
+
+def keypoint_input(config: Config, context: DistributedContext) -> KeypointInput:
+    """The keypoints of ``data.keypoints`` in the coordinates the encoder reads (the toy signer's frame: its size)."""
+    coordinates = config.recognition.encoder.coordinates
+    toy = config.data.synthetic
+    frame = (toy.render_size, toy.render_size) if toy else None
+    return KeypointInput(config.data.keypoints, context.device, config.training.seed, coordinates, frame)
 
 
 @register_task("s2g", sections={"tokenizer": TokenizerConfig, "recognition": RecognitionConfig})
@@ -49,23 +68,25 @@ class SignToGlossTask(StageTask):
 
     def __init__(self, config: Config, context: DistributedContext) -> None:
         super().__init__(config, context)
-        self.inputs: VideoInput | KeypointInput
-        if reads_keypoints(config):
-            coordinates = config.recognition.encoder.coordinates  # what the keypoint encoder reads
-            toy = config.data.synthetic
-            frame = (toy.render_size, toy.render_size) if toy else None  # the toy signer's frame
-            self.inputs = KeypointInput(config.data.keypoints, context.device, config.training.seed, coordinates, frame)
+        self.inputs: VideoInput | KeypointInput | TwoStreamInput
+        reads = encoder_reads(config)
+        if reads == "keypoints":
+            self.inputs = keypoint_input(config, context)
         else:
             preprocessing = VideoPreprocessing(config.data.video, config.training.seed)
             self.inputs = VideoInput(preprocessing, context.device, config.training.num_workers)
+            if reads == "video+keypoints":
+                self.inputs = TwoStreamInput(self.inputs, keypoint_input(config, context))
         self.vocab: GlossVocabulary | None = None
 
     @staticmethod
     def check_config(config: Config, source: str) -> None:
-        section = "keypoints" if reads_keypoints(config) else "video"
-        if getattr(config.data, section) is None:
-            kind = config.recognition.encoder.type
-            raise ConfigError(f"{source}: task s2g with encoder {kind!r} needs a 'data.{section}' section")
+        for section in encoder_reads(config).split("+"):
+            if getattr(config.data, section) is None:
+                kind = config.recognition.encoder.type
+                raise ConfigError(f"{source}: task s2g with encoder {kind!r} needs a 'data.{section}' section")
+        if isinstance(config.recognition.encoder, TwoStreamConfig):
+            check_two_stream_config(config, source)
 
     # ----- preparation -------------------------------------------------------------------
     def prepare(self, create: bool) -> None:
@@ -76,17 +97,18 @@ class SignToGlossTask(StageTask):
 
     def _create(self) -> None:
         """The toy videos (or keypoints) and the gloss vocabulary, where they are missing."""
-        if isinstance(self.inputs, KeypointInput):
+        if not isinstance(self.inputs, KeypointInput):
+            video = self.inputs.video if isinstance(self.inputs, TwoStreamInput) else self.inputs
+            ensure_synthetic_videos(self.config, video.preprocessing.source)
+        if not isinstance(self.inputs, VideoInput):
             ensure_synthetic_keypoints(self.config)
-        else:
-            ensure_synthetic_videos(self.config, self.inputs.preprocessing.source)
         ensure_gloss_vocabulary(self.config, self.run, read_split(self.config, "train"))
 
     # ----- data ----------------------------------------------------------------------------
     def encode(self, split: str) -> tuple[PreparedSplit, EncodedSplit]:
         """The video (or keypoint) examples of ``split``; missing ones are skipped in train, an error otherwise."""
         prepared = read_split(self.config, split)
-        if isinstance(self.inputs, KeypointInput):
+        if isinstance(self.inputs, KeypointInput | TwoStreamInput):
             encoded = self.inputs.encode(prepared, split, self.vocab)
         else:
             videos = self.inputs.preprocessing.source
@@ -101,14 +123,16 @@ class SignToGlossTask(StageTask):
         return prepared, encoded
 
     # ----- model ---------------------------------------------------------------------------
-    def build_model(self) -> SignToGloss:
+    def build_model(self) -> SignToGloss | TwoStreamSignToGloss:
         """The encoder (S3D: Kinetics-400 weights when the config names them) and a random visual head."""
         cfg = self.config.recognition
         return build_recognition(cfg, self.inputs.encoder(cfg.encoder, pretrained=True), len(self.vocab))
 
     @staticmethod
-    def encoder_of(model: SignToGloss) -> nn.Module:
+    def encoder_of(model: SignToGloss | TwoStreamSignToGloss) -> nn.Module:
         """The network's encoder, which extract_feature.py runs apart."""
+        if isinstance(model, TwoStreamSignToGloss):
+            raise ToolkitError("extract_feature.py: the two-stream network's features are not stored yet")
         return model.encoder
 
     def encoder_metadata(self) -> dict:
@@ -117,7 +141,7 @@ class SignToGlossTask(StageTask):
 
     def checkpoint_metadata(self) -> dict:
         """What a checkpoint must agree on to be loaded into this task's model (keypoints: their selection too)."""
-        inputs = self.inputs.metadata() if isinstance(self.inputs, KeypointInput) else {}
+        inputs = self.inputs.metadata() if not isinstance(self.inputs, VideoInput) else {}
         return {"task": self.name, "glosses": self.vocab.glosses, **self.encoder_metadata(), **inputs}
 
     def loss(self, model: nn.Module, batch: dict, device: torch.device) -> TrainingLoss:
@@ -126,10 +150,10 @@ class SignToGlossTask(StageTask):
             # no readable video: a weightless pass, since DDP needs every rank to run
             return TrainingLoss(0.0 * self.loss(model, self.inputs.blank_batch([]), device).total, {})
         output = model(*self.inputs.network_input(batch, training=True))
-        result = ctc_loss(output.log_probs, output.lengths, batch["ctc_targets"])
+        result, parts = output.training_loss(batch["ctc_targets"])
         if result.num_infeasible:
             self.training_counts["too short for their glosses"] += result.num_infeasible
-        return TrainingLoss(result.loss, {})
+        return TrainingLoss(result.loss, parts)
 
     # ----- evaluation ----------------------------------------------------------------------
     def evaluate(self, model: SignToGloss, split: str) -> EvaluationResult:
@@ -137,18 +161,19 @@ class SignToGlossTask(StageTask):
         encoded, cfg = self.split(split), self.config.recognition
         decode = GlossDecoder(self.vocab, cfg.beam_size)
 
-        def recognise(batch: dict, inputs: torch.Tensor, lengths: torch.Tensor) -> list[str]:
-            return decode(model(inputs, lengths))
+        def recognise(batch: dict, inputs: torch.Tensor, lengths: torch.Tensor) -> list[dict[str, str]]:
+            output = model(inputs, lengths)
+            heads = {"": output.log_probs, **getattr(output, "heads", {})}  # the two-stream network's too
+            decoded = {name: decode(replace(output, log_probs=log_probs)) for name, log_probs in heads.items()}
+            return [dict(zip(decoded, row, strict=True)) for row in zip(*decoded.values(), strict=True)]
 
         result = infer_split(
             model, self.inputs, encoded.examples, split, cfg.batch_size, recognise, self.context, f"recognise {split}"
         )
-        examples = encoded.examples
-        return score_recognition(
-            split,
-            [e.name for e in examples],
-            result.outputs,
-            [e.glosses for e in examples],
-            cfg.wer_cleanup,
-            {**encoded.counts, **result.input_counts},
-        )
+        names, references = [e.name for e in encoded.examples], [e.glosses for e in encoded.examples]
+        counts = {**encoded.counts, **result.input_counts}
+        scored = score_recognition(split, names, [h[""] for h in result.outputs], references, cfg.wer_cleanup, counts)
+        for head in list(result.outputs[0])[1:] if result.outputs else []:
+            own = score_recognition(split, names, [h[head] for h in result.outputs], references, cfg.wer_cleanup, {})
+            scored.metrics[f"wer_{head}"] = own.metrics["wer"]
+        return scored

@@ -114,6 +114,14 @@ class SignToTextTask(TranslationTask):
 
     @staticmethod
     def check_config(config: Config, source: str) -> None:
+        reads, kind = getattr(config.recognition.encoder, "reads", "video"), config.recognition.encoder.type
+        if reads == "video+keypoints":
+            raise ConfigError(f"{source}: Sign2Text over the two-stream network ({kind!r}) is not there yet")
+        if reads != "video" and config.s2t.features is None:
+            raise ConfigError(
+                f"{source}: Sign2Text end to end reads videos, and the S2G encoder {kind!r} reads {reads}: "
+                "extract its features (extract_feature.py) and set s2t.features"
+            )
         if config.s2t.features is None and config.data.video is None:
             raise ConfigError(
                 f"{source}: task s2t needs s2t.features (what extract_feature.py wrote) or, end to end, 'data.video'"
