@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from checkpoint_conversion import CONVERTERS  # noqa: E402
 from checkpoint_conversion.foreign_files import read_plain_pickle  # noqa: E402
 from checkpoint_conversion.slrt_single_stream import FORMAT  # noqa: E402
+from checkpoint_conversion.slrt_two_stream import FORMAT as TWO_STREAM_FORMAT  # noqa: E402
 from checkpoint_conversion.slrt_vocabularies import recognition_glosses, text_rows  # noqa: E402
 from core.config import config_from_dict  # noqa: E402
 from core.run_directory import RunDirectory  # noqa: E402
@@ -52,6 +53,7 @@ from modelling.tokenizers import train_text_tokenizer  # noqa: E402
 LANGUAGE_CODE = re.compile(r"^[a-z]{2}_[A-Z]{2}$")
 GENERATION = {"num_beams": 3, "max_length": 12, "length_penalty": 1.0}
 STAGES = ("s2g", "g2t", "s2t", "s2t_embedding")
+TWO_STREAM = {"map_size": 16, "sigma": 2.0, "joints": 79, "video_lengths": [16, 12]}  # 32-px video, 16-px maps
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -59,10 +61,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--paper-code", required=True, help="the TwoStreamNetwork folder of a FangyunWei/SLRT checkout")
     parser.add_argument("--tiny", action="store_true", help="S3D block 1, heads 16/32, a 16-wide mBART: the fixture")
     parser.add_argument("--write-fixture", type=Path, help="keep the paper's side (files and outputs) in this folder")
+    parser.add_argument("--two-stream-only", action="store_true", help="the TwoStream S2G alone (not with --tiny)")
+    parser.add_argument(
+        "--write-layout", type=Path, help="write the names and shapes of the paper's TwoStream S2G tensors (JSON)"
+    )
     return parser.parse_args(argv)
 
 
-def setup(tiny: bool, folder: Path) -> dict:
+def setup(tiny: bool, folder: Path, stages: list[str] | None = None) -> dict:
     """Sizes, the toy sentences and a text tokenizer standing in for mbart-large-cc25's (trained on them)."""
     samples = [dict(r, split=s) for s, n in (("train", 40), ("test", 4)) for r in generate_split(s, n, 0)]
     tokenizer = train_text_tokenizer([s["text"] for s in samples], folder, 120, "unigram", "de_DE", "de_DE")
@@ -84,14 +90,17 @@ def setup(tiny: bool, folder: Path) -> dict:
         "feature_lengths": [9, 6] if tiny else [40, 28],
         "video_lengths": [16, 12] if tiny else [64, 48],
         "video_size": 16 if tiny else 112,
+        # the two-stream network: its S3D widths are fixed (61 M parameters), so never the CI fixture's
+        **({} if tiny else {"two_stream": TWO_STREAM}),
+        **({"stages": stages} if stages else {}),
     }
 
 
-def run_paper_side(paper_code: str, tiny: bool, output: Path) -> None:
+def run_paper_side(paper_code: str, tiny: bool, output: Path, stages: list[str] | None = None) -> None:
     """The paper's files and outputs into ``output`` (``benchmarks/paper_code_outputs.py``, its own process)."""
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "setup.json"
-        path.write_text(json.dumps(setup(tiny, Path(scratch) / "mbart-stand-in")), encoding="utf-8")
+        path.write_text(json.dumps(setup(tiny, Path(scratch) / "mbart-stand-in", stages)), encoding="utf-8")
         script = Path(__file__).with_name("paper_code_outputs.py")
         command = [
             sys.executable,
@@ -173,16 +182,44 @@ def translation_agreement(logits, theirs, labels, sequence, expected, rows: list
 def compare(paper: Path, work: Path) -> dict[str, dict]:
     """Import the paper's files in ``paper`` and compare every stage; ``{stage: {measure: value}}``."""
     outputs = torch.load(paper / "outputs.pt", map_location="cpu", weights_only=True)
+    results = {}
+    if "s2g_two_stream" in outputs:
+        run = import_two_stream(paper, work)
+        glosses = recognition_glosses(read_plain_pickle(paper / "gloss2ids.pkl", "glosses"), "de_DE", "gloss2ids.pkl")
+        results["s2g_two_stream"] = _s2g_two_stream(run, outputs["s2g_two_stream"], glosses.rows)
+    if not set(STAGES) <= set(outputs):
+        return results
     runs = import_runs(paper, work)
     glosses = recognition_glosses(read_plain_pickle(paper / "gloss2ids.pkl", "glosses"), "de_DE", "gloss2ids.pkl")
     map_ids = read_plain_pickle(paper / "mBart" / "map_ids.pkl", "an id map")
     text = text_rows(paper / "mBart", map_ids, RunDirectory(runs["g2t"]).text_tokenizer, "de_DE", "de_DE")
     inverse = {theirs: ours for ours, theirs in enumerate(text)}
-    results = {"s2g": _s2g(runs["s2g"], outputs["s2g"], glosses.rows)}
+    results["s2g"] = _s2g(runs["s2g"], outputs["s2g"], glosses.rows)
     results["g2t"] = _g2t(runs["g2t"], outputs["g2t"], text, inverse)
     for stage in ("s2t", "s2t_embedding"):
         results[stage] = _s2t(runs[stage], outputs[stage], glosses.rows, text, inverse)
     return results
+
+
+def import_two_stream(paper: Path, work: Path) -> Path:
+    """The paper's TwoStream S2G checkpoint imported with ``--format slrt-two-stream`` into ``work/s2g_two_stream``."""
+    data = {"train": "unused", "dev": "unused", "test": "unused", "src_lang": "de_DE", "tgt_lang": "de_DE"}
+    video = {
+        "root": "unused",
+        "normalisation": "paper",
+        "frame_selection": "paper",
+        "img_size": 2 * TWO_STREAM["map_size"],
+    }
+    data |= {"video": video, "keypoints": {"path": "unused/{split}.pkl"}}
+    encoder = {"type": "two_stream", "map_size": TWO_STREAM["map_size"], "sigma": TWO_STREAM["sigma"]}
+    encoder["weight_by_confidence"] = False  # the paper's code draws every joint at full strength
+    config = {"task": "s2g", "data": data, "recognition": {"encoder": encoder}, "training": {"model_dir": "unused"}}
+    work.mkdir(parents=True, exist_ok=True)
+    path = work / "s2g_two_stream.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    args = argparse.Namespace(config=str(path), override=[], output=str(work / "s2g_two_stream"), stage="s2g")
+    args.checkpoint, args.glosses = paper / "s2g_two_stream.pth", paper / "gloss2ids.pkl"
+    return CONVERTERS[TWO_STREAM_FORMAT].convert(args)
 
 
 def _s2g(run: Path, paper: dict, rows: list[int]) -> dict:
@@ -195,6 +232,29 @@ def _s2g(run: Path, paper: dict, rows: list[int]) -> dict:
             difference, agree = gloss_agreement(logits[:steps], theirs[:steps], rows)
             worst, same = max(worst, difference), same and agree and int(output.lengths[0]) == steps
     return {"gloss logits": worst, "glosses the same": same}
+
+
+def _s2g_two_stream(run: Path, paper: dict, rows: list[int]) -> dict:
+    """Each head's, the auxiliary heads' and the ensemble's log-probabilities, and the ensemble's glosses."""
+    _, model = load_run(run)
+    size, worst, same = TWO_STREAM["map_size"], 0.0, True
+    with torch.no_grad():  # each video alone, as the paper's side ran them
+        for index, (video, keypoints) in enumerate(zip(paper["videos"], paper["keypoints"], strict=True)):
+            clip = ((video[:, [2, 1, 0]] - 0.5) / 0.5).permute(1, 0, 2, 3)[None]  # its BGR and scaling, C×T×H×W
+            points = torch.zeros(1, len(keypoints), keypoints.shape[1], 4)
+            points[..., :2], points[..., 3] = keypoints[None, ..., :2] / size - 0.5, keypoints[None, ..., 2]
+            output = model((clip, points), torch.tensor([len(keypoints)]))
+            pairs = [(output.log_probs[0], paper["ensemble"][index])]
+            pairs += [(output.heads[ours][0], paper[f"{theirs}_gloss_logits"][index]) for ours, theirs in HEAD_NAMES]
+            pairs += [(lp[0], theirs) for (_, lp, _), theirs in zip(output.aux, paper["aux"][index], strict=True)]
+            for ours, theirs in pairs:
+                difference, agree = gloss_agreement(ours, theirs.log_softmax(-1), rows)
+                worst, same = max(worst, difference), same and agree
+            same = same and int(output.lengths[0]) == paper["valid_len_out"][index]
+    return {"gloss log-probabilities (every head)": worst, "glosses the same": same}
+
+
+HEAD_NAMES = (("video", "rgb"), ("keypoints", "keypoint"), ("fusion", "fuse"))
 
 
 def _g2t(run: Path, paper: dict, text: list[int], inverse: dict[int, int]) -> dict:
@@ -253,14 +313,25 @@ def main(argv: list[str] | None = None) -> int:
         paper = args.write_fixture or Path(scratch) / "paper"
         if paper.exists():
             shutil.rmtree(paper)
-        run_paper_side(args.paper_code, args.tiny, paper)
+        run_paper_side(args.paper_code, args.tiny, paper, ["s2g_two_stream"] if args.two_stream_only else None)
+        if args.write_layout:
+            write_layout(paper / "s2g_two_stream.pth", args.write_layout)
         results = compare(paper, Path(scratch) / "runs")
     sizes = "tiny (the CI fixture)" if args.tiny else "S3D blocks 1-4, heads 512/2048, mBART 1024 wide, 2+2 layers"
+    if args.two_stream_only:
+        sizes = "the two-stream network: S3D blocks 1-4 per stream, heads 512/2048, 32-px clips, 16-px maps"
     print(f"paper's code vs imported runs, {sizes}, eval mode, torch {torch.__version__}")
     for stage, measures in results.items():
         shown = ", ".join(f"{k} {v:.2e}" if isinstance(v, float) else f"{k}: {v}" for k, v in measures.items())
         print(f"{stage}: {shown}")
     return 0
+
+
+def write_layout(checkpoint: Path, output: Path) -> None:
+    """The tensor names and shapes of the paper's checkpoint (``model_state``), as JSON."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["model_state"]
+    layout = {name: list(tensor.shape) for name, tensor in state.items()}
+    output.write_text(json.dumps(layout, indent=0) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -262,6 +262,98 @@ def sign_to_gloss(setup: dict, recognition_file: Path) -> tuple[dict, dict]:
     return state, {"videos": videos, "gloss_logits": logits, "valid_len_out": valid}
 
 
+class IdentityResize:
+    """torchvision's ``Resize`` where the size is already the one asked for (the two-stream side's inputs are)."""
+
+    def __init__(self, size: list[int]) -> None:
+        self.size = list(size)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if list(x.shape[-2:]) != self.size:
+            raise RuntimeError(f"the stand-in resizes nothing: {list(x.shape[-2:])} asked to be {self.size}")
+        return x
+
+
+class Compose:
+    def __init__(self, ops: list) -> None:
+        self.ops = ops
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        for op in self.ops:
+            x = op(x)
+        return x
+
+
+def two_stream_config(recognition_file: Path, setup: dict) -> dict:
+    """Its RecognitionNetwork section as ``configs/TwoStream/phoenix-2014t_s2g.yaml`` has it, at the setup's sizes."""
+    head, sizes = setup["head"], setup["two_stream"]
+    return {
+        "GlossTokenizer": {"gloss2id_file": str(recognition_file)},
+        "s3d": {"pretrained_ckpt": "scratch", "use_block": 4, "freeze_block": 1},
+        "keypoint_s3d": {
+            "in_channel": sizes["joints"],
+            "pretrained_ckpt": "scratch",
+            "use_block": 4,
+            "freeze_block": 0,
+        },
+        "heatmap_cfg": {"raw_size": [sizes["map_size"]] * 2, "input_size": sizes["map_size"], "sigma": sizes["sigma"]},
+        "fuse_method": "triplehead_cat_bilateral",
+        "lateral": {"pose2rgb": True, "rgb2pose": True, "fusion_features": ["c1", "c2", "c3"]},
+        "pyramid": {"version": "v1", "rgb": "multi_head", "pose": "multi_head", "num_levels": 3}
+        | {"head_weight_rgb": 0.2, "head_weight_keypoint": 0.5},
+        "visual_head": {"input_size": 832, "hidden_size": head["hidden"], "ff_size": head["ff"], "pe": True}
+        | {"ff_kernelsize": [3, 3]},
+        "cross_distillation": {"teacher_detach": True, "types": {f"ensemble_last_teaches_{s}": 1 for s in HEADS}},
+    }
+
+
+HEADS = ("rgb", "keypoint", "fuse")
+
+
+def two_stream_sign_to_gloss(setup: dict, recognition_file: Path) -> tuple[dict, dict]:
+    """Its two-stream RecognitionNetwork, run as its evaluation runs it (its heatmaps, its preprocessing; the
+    frames and maps already at the network's sizes, so its resizing is the identity), one video at a time."""
+    from modelling.recognition import RecognitionNetwork
+
+    sys.modules["torchvision"].transforms = types.SimpleNamespace(Resize=IdentityResize, Compose=Compose)
+    sizes = setup["two_stream"]
+    torch.manual_seed(8)
+    network = RecognitionNetwork(
+        two_stream_config(recognition_file, setup),
+        input_type="video",
+        transform_cfg={"img_size": 2 * sizes["map_size"]},
+        input_streams=["keypoint", "rgb"],
+    )
+    perturb(network)
+    network.eval()
+    generator = torch.Generator().manual_seed(9)
+    size = sizes["map_size"]
+    results = {"videos": [], "keypoints": [], "valid_len_out": [], "ensemble": [], "aux": []}
+    results |= {f"{head}_gloss_logits": [] for head in HEADS}
+    with torch.no_grad():
+        for frames in sizes["video_lengths"]:
+            video = torch.rand(1, frames, 3, 2 * size, 2 * size, generator=generator)  # B×T×C×H×W in [0, 1]
+            keypoints = torch.rand(1, frames, sizes["joints"], 3, generator=generator)
+            keypoints[..., :2] *= size  # pixels of the map-sized frame; the third value its confidence
+            outputs = network(
+                is_train=False,
+                gloss_labels=torch.tensor([[1, 2]]),
+                gls_lengths=torch.tensor([2]),
+                sgn_videos=video,
+                sgn_lengths=torch.tensor([frames]),
+                sgn_keypoints=keypoints,
+            )
+            for head in HEADS:
+                results[f"{head}_gloss_logits"].append(outputs[f"{head}_gloss_logits"][0])
+            results["ensemble"].append(outputs["ensemble_last_gloss_probabilities_log"][0])
+            results["aux"].append([logits[0] for s in ("rgb", "keypoint") for logits in outputs["aux_logits"][s]])
+            results["valid_len_out"].append(int(outputs["input_lengths"][0]))
+            results["videos"].append(video[0])
+            results["keypoints"].append(keypoints[0])
+    state = {f"recognition_network.{k}": v for k, v in network.state_dict().items()}
+    return state, results
+
+
 def save_checkpoint(state: dict, path: Path, step: int) -> None:
     """In the paper's checkpoint layout, its best score a numpy scalar as its evaluation gives it."""
     torch.save(
@@ -304,7 +396,11 @@ def main() -> int:
         "s2t": lambda: sign_to_text(setup, folder, recognition_file, "projection"),
         "s2t_embedding": lambda: sign_to_text(setup, folder, recognition_file, "embedding"),
     }
+    if "two_stream" in setup:
+        stages["s2g_two_stream"] = lambda: two_stream_sign_to_gloss(setup, recognition_file)
     for index, (stage, run) in enumerate(stages.items()):
+        if stage not in setup.get("stages", stages):
+            continue
         state, results[stage] = run()
         save_checkpoint(state, output / f"{stage}.pth", 1000 + index)
     torch.save(results, output / "outputs.pt")

@@ -34,4 +34,4 @@ CONVERTERS: Registry[type[Converter]] = Registry("checkpoint format")
 register_converter = CONVERTERS.register
 
 # the built-in converters register themselves on import
-from checkpoint_conversion import slrt_single_stream  # noqa: E402, F401
+from checkpoint_conversion import slrt_single_stream, slrt_two_stream  # noqa: E402, F401

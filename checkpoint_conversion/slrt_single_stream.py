@@ -95,7 +95,8 @@ class SingleStreamConverter:
         raw = read_config_file(args.config, args.override)
         if raw.get("task") != args.stage:
             raise ForeignFileError(f"{args.config}: a '{raw.get('task')}' config, not one for --stage {args.stage}")
-        state, training = _read_checkpoint(args.checkpoint)
+        state, training = read_paper_checkpoint(args.checkpoint)
+        _refuse_two_stream(state, args.checkpoint)
         needs = {"s2g": ["glosses"], "g2t": ["mbart"], "s2t": ["glosses", "mbart"]}[args.stage]
         missing = [name for name in needs if getattr(args, name) is None]
         if missing:
@@ -103,30 +104,33 @@ class SingleStreamConverter:
         build = {"s2g": _sign_to_gloss, "g2t": _gloss_to_text, "s2t": _sign_to_text}[args.stage]
         run = build(args, raw, state)
         run.training_state = training
-        run.imported_from = {"format": FORMAT, "stage": args.stage, **_provenance(args.checkpoint)}
+        run.imported_from = {"format": FORMAT, "stage": args.stage, **provenance(args.checkpoint)}
         return write_run(run, Path(args.output), str(args.checkpoint))
 
 
-def _read_checkpoint(path: Path) -> tuple[dict, dict]:
-    """The checkpoint's ``model_state`` (a ``module.`` prefix of a DDP save dropped), refusing TwoStream files,
-    and its step, epoch and best score as plain numbers."""
+def read_paper_checkpoint(path: Path) -> tuple[dict, dict]:
+    """The checkpoint's ``model_state`` (a ``module.`` prefix of a DDP save dropped), and its step, epoch and best
+    score as plain numbers."""
     checkpoint = read_foreign_checkpoint(path, "the paper's")
     if not isinstance(checkpoint.get("model_state"), dict):
         raise ForeignFileError(f"{path}: no 'model_state': not a checkpoint of the paper's code")
     state = checkpoint["model_state"]
     if state and all(key.startswith("module.") for key in state):
         state = {key[len("module.") :]: value for key, value in state.items()}
-    two_stream = next((key for key in state if any(part in key for part in TWO_STREAM_KEYS)), None)
-    if two_stream is not None:
-        raise ForeignFileError(
-            f"{path}: a TwoStream checkpoint ({two_stream}), not the SingleStream format: this toolkit has "
-            "no two-stream network yet to load it into"
-        )
     counts = {"step": checkpoint.get("global_step"), "epoch": checkpoint.get("epoch")}
     training = {name: int(value) for name, value in counts.items() if value is not None}
     if checkpoint.get("best_score") is not None:
         training["best_score"] = float(checkpoint["best_score"])
     return state, training
+
+
+def _refuse_two_stream(state: dict, path: Path) -> None:
+    two_stream = next((key for key in state if any(part in key for part in TWO_STREAM_KEYS)), None)
+    if two_stream is not None:
+        raise ForeignFileError(
+            f"{path}: a TwoStream checkpoint ({two_stream}), not the SingleStream format: "
+            "import it with --format slrt-two-stream"
+        )
 
 
 def write_s3d_weights(source: Path, output: Path) -> Path:
@@ -155,7 +159,8 @@ def write_s3d_weights(source: Path, output: Path) -> Path:
     return output
 
 
-def _provenance(path: Path) -> dict:
+def provenance(path: Path) -> dict:
+    """The file and its SHA-256, recorded with the imported run."""
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
@@ -163,7 +168,8 @@ def _provenance(path: Path) -> dict:
     return {"file": str(path), "sha256": digest.hexdigest()}
 
 
-def _recognition(args: Namespace, raw: dict) -> ConvertedGlosses:
+def recognition_vocabulary(args: Namespace, raw: dict) -> ConvertedGlosses:
+    """The recognition vocabulary of ``--glosses`` in our order (and the row map from the paper's)."""
     source = str(args.glosses)
     return recognition_glosses(read_plain_pickle(args.glosses, "a gloss vocabulary"), _src_lang(raw), source)
 
@@ -180,21 +186,22 @@ def _use_block(names: set[str], source: str) -> int:
     raise ForeignFileError(f"{source}: its S3D tensors are those of no number of S3D blocks (1-5)")
 
 
-def _head_architecture(raw: dict, weights: dict[str, torch.Tensor], source: str) -> None:
+def head_architecture(raw: dict, weights: dict[str, torch.Tensor], source: str, head: str = "head.") -> None:
+    """The visual head's settings in ``raw`` from the converted ``weights`` (of the head under ``head``)."""
     set_architecture(raw, "recognition.head_variant", "paper", source)
-    set_architecture(raw, "recognition.hidden_dim", int(weights["head.projection.weight"].shape[0]), source)
-    set_architecture(raw, "recognition.ff_dim", int(weights["head.conv1.weight"].shape[0]), source)
+    set_architecture(raw, "recognition.hidden_dim", int(weights[f"{head}projection.weight"].shape[0]), source)
+    set_architecture(raw, "recognition.ff_dim", int(weights[f"{head}conv1.weight"].shape[0]), source)
     set_architecture(raw, "data.lowercase_glosses", True, source)
 
 
 def _sign_to_gloss(args: Namespace, raw: dict, state: dict) -> ImportedRun:
     source = str(args.checkpoint)
-    glosses = _recognition(args, raw)
+    glosses = recognition_vocabulary(args, raw)
     weights = classifier_in_our_order(recognition_weights(state, source, RECOGNITION), glosses.rows, source)
     encoder = {name: tensor for name, tensor in weights.items() if name.startswith("encoder.")}
     if not encoder:
         raise ForeignFileError(f"{source}: no S3D tensors ({RECOGNITION}visual_backbone.): not an S2G checkpoint")
-    _head_architecture(raw, weights, source)
+    head_architecture(raw, weights, source)
     set_architecture(raw, "recognition.encoder.type", "s3d", source)
     use_block = _use_block({name[len("encoder.") :] for name in encoder}, source)
     set_architecture(raw, "recognition.encoder.use_block", use_block, source)
@@ -266,13 +273,13 @@ def _aliases() -> tuple[str, ...]:
 
 def _sign_to_text(args: Namespace, raw: dict, state: dict) -> ImportedRun:
     source = str(args.checkpoint)
-    recognition = _recognition(args, raw)
+    recognition = recognition_vocabulary(args, raw)
     mbart, map_ids, translation = _mbart_files(args, raw)
     _translator_architecture(raw, mbart, str(args.mbart / "config.json"))
     weights = classifier_in_our_order(recognition_weights(state, source, RECOGNITION), recognition.rows, source)
     if any(name.startswith("encoder.") for name in weights):
         raise ForeignFileError(f"{source}: it holds S3D weights: the paper's S2T checkpoints run on features")
-    _head_architecture(raw, weights, source)
+    head_architecture(raw, weights, source)
     width = int(weights["head.projection.weight"].shape[1])
     blocks = {channels: block for block, channels in BLOCK_CHANNELS.items()}
     if width not in blocks:

@@ -16,6 +16,14 @@ The paper's checkpoints hold its model under ``model_state``:
 - ``vl_mapper.mapping.``: the Sign2Text mapper, ``0``/``2`` (an MLP) or one bias-free matrix over
   the gloss probabilities.
 
+TwoStream S2G checkpoints (:func:`two_stream_weights`) hold, under ``recognition_network.``,
+``visual_backbone_twostream.``: each stream's S3D (``rgb_stream.backbone.base.``,
+``pose_stream.backbone.base.``) and pyramid (``*_stream.pyramid.upsample_layers.{j}.``: ``conv_trans_s``,
+``bn_s``, ``conv_trans_t``, ``bn_t``), and the lateral connections (``rgb_stream_lateral.{k}.conv``:
+keypoints -> video; ``pose_stream_lateral.{k}.conv``: video -> keypoints); and the visual heads
+``visual_head`` (video), ``visual_head_keypoint``, ``visual_head_fuse``, ``visual_head_remain.{j}``
+and ``visual_head_keypoint_remain.{j}`` (the auxiliary ones), each laid out as above.
+
 A key that maps to nothing of ours is one :class:`PaperWeightsError` naming it; :func:`load_exactly`
 then holds the network to the converted tensors, each at its shape.
 """
@@ -57,11 +65,85 @@ MAPPER = "vl_mapper.mapping."
 # mBART's vocabulary-sized tensors: one table, tied (a file may hold each name or only some)
 TIED_TOKEN_TABLES = ("model.shared.weight", "model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight")
 VOCAB_ROWS = (*TIED_TOKEN_TABLES, "lm_head.weight")
-CLASSIFIER = ("head.classifier.weight", "head.classifier.bias")
+CLASSIFIER_ENDS = ("classifier.weight", "classifier.bias")
+TWO_STREAM_BACKBONE = "visual_backbone_twostream."
+TWO_STREAM_PARTS = {  # the paper's prefix inside visual_backbone_twostream.: ours inside the network's encoder.
+    "rgb_stream.backbone.base.": "video.",
+    "pose_stream.backbone.base.": "keypoints.backbone.",
+    "rgb_stream.pyramid.upsample_layers.": "video_pyramid.steps.",
+    "pose_stream.pyramid.upsample_layers.": "keypoint_pyramid.steps.",
+    "rgb_stream_lateral.": "to_video.",
+    "pose_stream_lateral.": "to_keypoints.",
+}
+PYRAMID_NAMES = {
+    "conv_trans_s.": "spatial.",
+    "bn_s.": "spatial_norm.0.",
+    "conv_trans_t.": "temporal.",
+    "bn_t.": "temporal_norm.0.",
+}
+TWO_STREAM_HEADS = {  # longest first: the paper's head prefixes share their starts
+    "visual_head_keypoint_remain.": "aux_heads.keypoints.",
+    "visual_head_remain.": "aux_heads.video.",
+    "visual_head_keypoint.": "heads.keypoints.",
+    "visual_head_fuse.": "heads.fusion.",
+    "visual_head.": "heads.video.",
+}
 
 
 class PaperWeightsError(ToolkitError):
     """A tensor of the paper's checkpoint that has no place in this toolkit's network, or of another size."""
+
+
+def _two_stream_name(key: str) -> str | None:
+    """Our name of the paper's ``visual_backbone_twostream.`` tensor ``key`` (inside it); None if it has none."""
+    for theirs, ours in TWO_STREAM_PARTS.items():
+        if not key.startswith(theirs):
+            continue
+        rest = key[len(theirs) :]
+        if ours.endswith("steps."):
+            step, _, inner = rest.partition(".")
+            name = next((o + inner[len(t) :] for t, o in PYRAMID_NAMES.items() if inner.startswith(t)), None)
+            return None if name is None else f"encoder.{ours}{step}.{name}"
+        if ours.startswith("to_"):
+            return f"encoder.{ours}{rest.replace('.conv.', '.')}"
+        return "encoder." + ours + _s3d_name(rest)
+    return None
+
+
+def _two_stream_head_name(key: str, source: str) -> str | None:
+    """Our name of the paper's two-stream head tensor ``key``; None for its positional buffers (checked)."""
+    for theirs, ours in TWO_STREAM_HEADS.items():
+        if not key.startswith(theirs):
+            continue
+        rest = key[len(theirs) :]
+        index, _, inner = rest.partition(".") if ours.startswith("aux") else ("", "", rest)
+        if inner == "pe.pe":
+            return None
+        name = _head_name(inner)
+        if name is not None:
+            return f"{ours}{index}.{name}" if index else ours + name
+    raise PaperWeightsError(f"{source}: {RECOGNITION}{key}: not a tensor of the paper's two-stream network")
+
+
+def two_stream_weights(paper_state: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
+    """The ``recognition_network.`` entries of a TwoStream S2G checkpoint as a two-stream network's state dict."""
+    ours: dict[str, torch.Tensor] = {}
+    for key, tensor in paper_state.items():
+        if not key.startswith(RECOGNITION):
+            continue
+        key = key[len(RECOGNITION) :]
+        if key.startswith(TWO_STREAM_BACKBONE):
+            name = _two_stream_name(key[len(TWO_STREAM_BACKBONE) :])
+            if name is None:
+                raise PaperWeightsError(f"{source}: {RECOGNITION}{key}: not a tensor of the paper's two-stream network")
+            ours[name] = tensor
+            continue
+        name = _two_stream_head_name(key, source)
+        if name is None:
+            _check_positions(tensor, source)
+        else:
+            ours[name] = tensor
+    return ours
 
 
 def _s3d_name(key: str) -> str:
@@ -120,13 +202,21 @@ def _take_rows(tensor: torch.Tensor, rows: list[int], dim: int, name: str, sourc
 
 
 def classifier_in_our_order(weights: dict[str, torch.Tensor], rows: list[int], source: str) -> dict[str, torch.Tensor]:
-    """``weights`` (a recognition state dict of ours) with the gloss classifier's rows in our vocabulary's order."""
+    """``weights`` (a recognition state dict of ours) with every gloss classifier's rows in our vocabulary's order."""
     return {
-        name: _take_rows(tensor, rows, 0, f"{RECOGNITION}visual_head.gloss_output_layer", source)
-        if name in CLASSIFIER
-        else tensor
+        name: _take_rows(tensor, rows, 0, _paper_classifier(name), source) if name.endswith(CLASSIFIER_ENDS) else tensor
         for name, tensor in weights.items()
     }
+
+
+def _paper_classifier(name: str) -> str:
+    """The paper's name of the gloss classifier our tensor ``name`` belongs to (for errors)."""
+    heads = {"head.": "visual_head.", **{ours: theirs for theirs, ours in TWO_STREAM_HEADS.items()}}
+    for ours, theirs in heads.items():
+        if name.startswith(ours):
+            index = name[len(ours) :].split(".")[0] + "." if ours.startswith("aux_") else ""
+            return f"{RECOGNITION}{theirs}{index}gloss_output_layer"
+    return name
 
 
 def translator_weights(paper_state: dict[str, torch.Tensor], text_rows: list[int], source: str) -> dict:

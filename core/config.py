@@ -156,8 +156,9 @@ class VideoConfig:
 class KeypointsConfig:
     """Where each split's keypoints are and how they are prepared (a keypoint stream's input).
 
-    ``path``: the split's keypoint file, ``{split}`` filled in: the paper's keypoint pickle
-    (``{name: {"keypoints": T×133×3}}``); the toy data writes its signer's there. ``selection``: the
+    ``path``: the split's keypoint file, ``{split}`` filled in (or, without it, one file for every split,
+    as the paper ships): the paper's keypoint pickle (``{name: {"keypoints": T×133×3}}``); the toy data
+    writes its signer's there. ``selection``: the
     joints taken (``paper-79``: the paper's 79 of COCO-WholeBody; ``mediapipe-79``: their kinds of
     MediaPipe Holistic's). Training flips the signer with probability ``flip`` (left and right
     swapped), rescales time within ``temporal_rescale`` and turns, scales and shears within bounds.
@@ -177,8 +178,6 @@ class KeypointsConfig:
     shear: float = in_range(0.1, low=0, high=1)
 
     def __post_init__(self) -> None:
-        if "{split}" not in self.path:
-            raise ValueError(f"path: {self.path!r} needs {{split}} (one keypoint file per split)")
         for name in ("temporal_rescale", "scale"):
             low, high = getattr(self, name)
             if not 0 < low <= high:
