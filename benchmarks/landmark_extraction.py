@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import tempfile
 from pathlib import Path
@@ -20,12 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from training_run import print_markdown_table
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from dataset.video_reader import write_video_file  # noqa: E402
-from engine.jobs import keypoint_extraction  # noqa: E402
+from dataset.video_reader import write_video_file
+from engine.jobs import keypoint_extraction
 
 
 def person_clip(height: int, width: int, frames: int) -> torch.Tensor:
@@ -59,13 +56,9 @@ def main() -> int:
             if keypoint_extraction.main([str(clip), "--output-dir", str(output)]):
                 return 1
             report = json.loads((output / "extraction-0-of-1.json").read_text(encoding="utf-8"))
-            rows.append(f"| {height} x {width} | {report['frames']} | {report['frames_per_second']:.1f} |")
-    print(
-        f"\nMediaPipe Holistic (model complexity 1) via extract_keypoints.py | "
-        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-    )
-    print("| frame (height x width) | frames | frames/s |\n| --- | --- | --- |")
-    print("\n".join(rows))
+            rows.append([f"{height} x {width}", report["frames"], f"{report['frames_per_second']:.1f}"])
+    title = "MediaPipe Holistic (model complexity 1) via extract_keypoints.py"
+    print_markdown_table(title, ["frame (height x width)", "frames", "frames/s"], rows)
     return 0
 
 

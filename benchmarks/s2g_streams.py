@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import torch
 import yaml
-from training_run import ROOT
+from training_run import ROOT, print_markdown_table
 
 from core.config import read_config_file
 from core.run_directory import RunDirectory
@@ -37,10 +35,14 @@ ENCODERS = {
 
 
 def variant_config(name: str, epochs: int, model_dir: Path) -> dict:
-    """The two-stream config with ``name``'s encoder, ``epochs`` epochs (validated at the end) into ``model_dir``."""
+    """The two-stream config with ``name``'s encoder, ``epochs`` epochs (validated at the end) into ``model_dir``;
+    ``two_stream`` starts from the ``video`` and ``pose_s3d`` runs beside it where they were trained first."""
     raw = read_config_file(CONFIG)
     if ENCODERS[name] is not None:
         raw["recognition"]["encoder"] = dict(ENCODERS[name])
+    starts = {"video_run": model_dir.with_name("video"), "keypoint_run": model_dir.with_name("pose_s3d")}
+    if ENCODERS[name] is None and all(run.is_dir() for run in starts.values()):
+        raw["recognition"]["encoder"].update({key: str(run) for key, run in starts.items()})
     raw["training"].update(epochs=epochs, validate_every=epochs, model_dir=str(model_dir))
     return raw
 
@@ -67,13 +69,9 @@ def main() -> int:
         for name in args.variants:
             metrics, minutes = train(name, args.epochs, Path(root))
             heads = ", ".join(f"{k[4:]} {v:.2f}" for k, v in metrics.items() if k.startswith("wer_"))
-            rows.append(f"| {name} | {metrics['wer']:.2f} | {heads or '–'} | {minutes:.1f} |")
-    print(
-        f"\nS2G on the toy videos and keypoints, {args.epochs} epochs of batch 16 | "
-        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
-    )
-    print("| encoder | test WER | per head | minutes (data, training, evaluation) |\n| --- | --- | --- | --- |")
-    print("\n".join(rows))
+            rows.append([name, f"{metrics['wer']:.2f}", heads or "–", f"{minutes:.1f}"])
+    columns = ["encoder", "test WER", "per head", "minutes (data, training, evaluation)"]
+    print_markdown_table(f"S2G on the toy videos and keypoints, {args.epochs} epochs of batch 16", columns, rows)
     return 0
 
 

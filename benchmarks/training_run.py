@@ -43,6 +43,14 @@ def train_and_report(config: Path, model_dir: str, overrides: list[str], title: 
     return 0
 
 
+def print_markdown_table(title: str, columns: list[str], rows: list[list]) -> None:
+    """``title`` with this machine and torch, then ``rows`` as a Markdown table under ``columns``."""
+    machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    print(f"\n{title} | {machine}, torch {torch.__version__}")
+    print("| " + " | ".join(columns) + " |\n|" + " --- |" * len(columns))
+    print("\n".join("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows))
+
+
 STAMP = r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) "
 
 

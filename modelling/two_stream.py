@@ -259,7 +259,8 @@ class TwoStreamConfig:
 
     The video is ``data.video.img_size`` square and the heatmaps ``map_size``, half of it (the
     paper: 224 and 112, σ 8 pixels of the 260×210 frame). ``weights``: Kinetics-400 S3D weights
-    for the video stream. ``freeze_block``/``keypoint_freeze_block``: frozen blocks of each stream
+    for the video stream; ``video_run``, ``keypoint_run``: single-stream S2G runs to start the streams
+    and their heads from. ``freeze_block``/``keypoint_freeze_block``: frozen blocks of each stream
     (the paper: 1 and 0).
     """
 
@@ -267,6 +268,10 @@ class TwoStreamConfig:
     coordinates: ClassVar[str] = "frame"
     type: str = "two_stream"
     weights: str | None = input_path()
+    # S2G runs (s3d; pose_s3d) whose encoder and visual head start the video (keypoint) stream and its head in a
+    # new run, as the paper starts from its single-stream runs (pretrained_path_rgb, pretrained_path_keypoint)
+    video_run: str | None = input_path()
+    keypoint_run: str | None = input_path()
     joints: int = positive(79, architecture=True)
     map_size: int = in_range(112, low=16)
     sigma: float = in_range(3.4, above=0)

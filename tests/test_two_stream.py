@@ -13,10 +13,14 @@ import yaml
 
 import extract_feature
 from core.config import ConfigError, config_from_dict
+from core.run_directory import RunDirectory
 from dataset.sign_two_stream import TwoStreamDataset, crop_keypoints
 from dataset.sign_video import LoadedVideo, SkippedVideo, VideoExample
 from dataset.video_transforms import crop_boxes
+from engine.checkpoint import load_checkpoint
+from engine.distributed import setup_distributed
 from engine.jobs import training_run as training
+from engine.tasks.registry import build_task
 from engine.tasks.sign_to_text import SignToTextTask
 from modelling.builders import build_recognition
 from modelling.pose_encoder import PoseEncoderConfig
@@ -150,6 +154,28 @@ def test_sign2gloss_trains_the_two_stream_network_and_scores_each_head(tmp_path,
     assert "ctc_keypoints" in log and "distillation" in log
     assert extract_feature.main(["--config", str(tmp_path / "run" / "config.yaml")]) == 2
     assert "error: extract_feature.py: the two-stream network's features are not stored yet" in capsys.readouterr().err
+    trained = load_checkpoint(RunDirectory(tmp_path / "run").best_checkpoint)
+    starts = {"video_run": ("encoder.video.", "video"), "keypoint_run": ("encoder.keypoints.", "keypoints")}
+    for key, (prefix, head) in starts.items():  # single-stream runs, as an s3d and a pose_s3d S2G save them
+        model = {"encoder." + k[len(prefix) :]: v for k, v in trained["model"].items() if k.startswith(prefix)}
+        model |= {
+            "head." + k[len(f"heads.{head}.") :]: v
+            for k, v in trained["model"].items()
+            if k.startswith(f"heads.{head}.")
+        }
+        (tmp_path / key).mkdir()
+        torch.save({"model": model, "metadata": trained["metadata"]}, RunDirectory(tmp_path / key).best_checkpoint)
+    config = two_stream_config(tmp_path, **{key: str(tmp_path / key) for key in starts})
+    config["training"]["model_dir"] = str(tmp_path / "started")
+    task = build_task(config_from_dict(config, "s2g.yaml"), setup_distributed("cpu"))
+    task.prepare(create=True)
+    started = task.build_model().state_dict()
+    for name in ("encoder.video.features.5.branch0.0.weight", "encoder.keypoints.backbone.features.0.0.0.weight"):
+        assert torch.equal(started[name], trained["model"][name])
+    assert torch.equal(started["heads.keypoints.classifier.bias"], trained["model"]["heads.keypoints.classifier.bias"])
+    assert not torch.equal(
+        started["heads.fusion.classifier.weight"], trained["model"]["heads.fusion.classifier.weight"]
+    )
 
 
 def test_sign2text_refuses_the_two_stream_network_and_keypoints_end_to_end_in_one_line():

@@ -4,17 +4,20 @@ CTC beam search and WER."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from core.config import Config, ConfigError
 from core.errors import ToolkitError
+from core.run_directory import RunDirectory
 from core.vocabulary import GlossVocabulary
 from dataset.annotations import PreparedSplit
 from dataset.gloss_text import EncodedSplit
 from dataset.sign_video import encode_video_samples
 from dataset.video_preprocessing import VideoPreprocessing
+from engine.checkpoint import load_submodule, load_task_checkpoint
 from engine.distributed import DistributedContext, run_on_main
 from engine.inference import infer_split
 from engine.run_logging import get_logger
@@ -35,7 +38,7 @@ from engine.tasks.two_stream_input import TwoStreamInput, check_two_stream_confi
 from evaluation.report import EvaluationResult
 from evaluation.scoring import score_recognition
 from modelling.builders import build_recognition
-from modelling.recognition import RecognitionConfig, SignToGloss
+from modelling.recognition import RecognitionConfig, SignToGloss, legacy_to_current
 from modelling.tokenizers import TokenizerConfig
 from modelling.two_stream import TwoStreamConfig, TwoStreamSignToGloss
 
@@ -78,6 +81,7 @@ class SignToGlossTask(StageTask):
             if reads == "video+keypoints":
                 self.inputs = TwoStreamInput(self.inputs, keypoint_input(config, context))
         self.vocab: GlossVocabulary | None = None
+        self.new_run = False
 
     @staticmethod
     def check_config(config: Config, source: str) -> None:
@@ -91,6 +95,7 @@ class SignToGlossTask(StageTask):
     # ----- preparation -------------------------------------------------------------------
     def prepare(self, create: bool) -> None:
         """Render the toy videos and build the gloss vocabulary if needed (rank 0, when ``create``), then load it."""
+        self.new_run = create
         if create:
             run_on_main(self._create)
         self.vocab = load_gloss_vocabulary(self.config, self.run)
@@ -124,9 +129,28 @@ class SignToGlossTask(StageTask):
 
     # ----- model ---------------------------------------------------------------------------
     def build_model(self) -> SignToGloss | TwoStreamSignToGloss:
-        """The encoder (S3D: Kinetics-400 weights when the config names them) and a random visual head."""
+        """The encoder (S3D: Kinetics-400 weights when the config names them) and a random visual head; the
+        two-stream network's streams and heads from single-stream runs where its config names them (a new run)."""
         cfg = self.config.recognition
-        return build_recognition(cfg, self.inputs.encoder(cfg.encoder, pretrained=True), len(self.vocab))
+        model = build_recognition(cfg, self.inputs.encoder(cfg.encoder, pretrained=True), len(self.vocab))
+        if isinstance(model, TwoStreamSignToGloss) and self.new_run:
+            self._start_streams(model)
+        return model
+
+    def _start_streams(self, model: TwoStreamSignToGloss) -> None:
+        encoder = self.config.recognition.encoder
+        starts = [
+            (encoder.video_run, "video", model.encoder.video),
+            (encoder.keypoint_run, "keypoints", model.encoder.keypoints),
+        ]
+        for run, stream, module in starts:
+            if run is None:
+                continue
+            path = RunDirectory(Path(run)).best_checkpoint
+            state = load_task_checkpoint(path, self.name, self.vocab.glosses)
+            load_encoder(module, state, str(path))
+            load_submodule(model.heads[stream], state, "head.", str(path))
+            get_logger().info("%s stream and its head initialised from %s", stream, path)
 
     @staticmethod
     def encoder_of(model: SignToGloss | TwoStreamSignToGloss) -> nn.Module:
@@ -177,3 +201,8 @@ class SignToGlossTask(StageTask):
             own = score_recognition(split, names, [h[head] for h in result.outputs], references, cfg.wer_cleanup, {})
             scored.metrics[f"wer_{head}"] = own.metrics["wer"]
         return scored
+
+
+def load_encoder(encoder: nn.Module, state: dict, source: str) -> None:
+    """The encoder's weights of an S2G checkpoint (``encoder.``; ``backbone.`` in older ones) into ``encoder``."""
+    load_submodule(encoder, {**state, "model": legacy_to_current(state["model"])}, "encoder.", source)

@@ -35,12 +35,12 @@ from engine.tasks.decoders import GlossDecoder, TextDecoder
 from engine.tasks.gloss_to_text import GlossToTextTask, text_tokenizer_dir
 from engine.tasks.input_sources import FeatureInput, VideoInput
 from engine.tasks.registry import register_task
-from engine.tasks.sign_to_gloss import SignToGlossTask
+from engine.tasks.sign_to_gloss import SignToGlossTask, load_encoder
 from engine.tasks.upstream_runs import Upstream, inherit_from_upstream_runs
 from evaluation.report import EvaluationResult
 from evaluation.scoring import score_translation
 from modelling.builders import build_cascade, build_sign_to_text
-from modelling.recognition import RecognitionConfig, SignToGloss, ctc_loss, legacy_to_current
+from modelling.recognition import RecognitionConfig, SignToGloss, ctc_loss
 from modelling.sign_to_text import MAPPERS, Cascade, GlossProbabilityMapper, SignToText
 from modelling.tokenizers import TokenizerConfig, load_text_tokenizer
 from modelling.translator_config import GenerationConfig, ModelConfig
@@ -302,8 +302,3 @@ def load_recognition(recognition: SignToGloss, state: dict, source: str) -> bool
         return False  # a pass-through of stored features
     load_encoder(recognition.encoder, state, source)
     return True
-
-
-def load_encoder(encoder: nn.Module, state: dict, source: str) -> None:
-    """The encoder's weights of an S2G checkpoint (``encoder.``; ``backbone.`` in older ones) into ``encoder``."""
-    load_submodule(encoder, {**state, "model": legacy_to_current(state["model"])}, "encoder.", source)
