@@ -30,8 +30,6 @@ valid ones only (the paper's batches of one have no padding).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -44,12 +42,12 @@ from core.host_transfer import to_device
 from modelling.encoders import register_encoder
 from modelling.pose_s3d import PoseS3D
 from modelling.recognition import CTCResult, RecognitionOutput, ctc_loss
-from modelling.s3d import BLOCK_CHANNELS, BLOCK_TIME_STRIDE, S3DBackbone, load_kinetics_weights
+from modelling.s3d import BLOCK_CHANNELS, BLOCK_END, BLOCK_TIME_STRIDE, S3DBackbone, load_kinetics_weights
 from modelling.visual_head import VisualHead, valid_mask
 
-LATERAL_LAYERS = (0, 3, 6)  # S3D layers after which the streams exchange (the ends of blocks 1-3)
+LATERAL_LAYERS = tuple(BLOCK_END[b] - 1 for b in (1, 2, 3))  # the streams exchange after blocks 1-3: 0, 3, 6
 LEVEL_BLOCKS = (2, 3, 4)  # the blocks whose outputs the pyramid and the heads read
-LEVEL_LAYERS = (3, 6, 12)  # their last S3D layers
+LEVEL_LAYERS = tuple(BLOCK_END[b] - 1 for b in LEVEL_BLOCKS)  # their last S3D layers: 3, 6, 12
 STREAMS = ("video", "keypoints")
 HEADS = ("video", "keypoints", "fusion")
 
@@ -164,10 +162,6 @@ class TwoStreamBackbone(nn.Module):
             for b, level in zip(LEVEL_BLOCKS, video_levels, strict=True)
         ]
         return StreamLevels(video_levels, keypoint_levels, level_lengths)
-
-    @contextmanager
-    def exporting(self) -> Iterator[None]:
-        yield
 
 
 def _padded_in_time(x: torch.Tensor, axis: int) -> torch.Tensor:
